@@ -163,7 +163,7 @@ pub struct ProbeConfig {
 }
 
 const _: () = assert!(core::mem::size_of::<ExecHeader>() == 80);
-const _: () = assert!(core::mem::size_of::<ExecHeader>() % 8 == 0);
+const _: () = assert!(core::mem::size_of::<ExecHeader>().is_multiple_of(8));
 const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 23 * 4);
 const _: () = assert!(core::mem::size_of::<ProbeConfig>() == 8 + 23 * 4);
 const _: () = assert!(PATH_MAX.is_power_of_two() && ARGV_CAPTURE_MAX.is_power_of_two());

@@ -96,12 +96,9 @@ fn capture(ctx: &BtfTracePointContext) -> Result<(), i64> {
         };
         let h = buf as *mut ExecHeader;
         h.write_unaligned(header);
-        bpf_get_current_comm(
-            (*h).comm.as_mut_ptr() as *mut c_void,
-            COMM_LEN as u32,
-        );
+        bpf_get_current_comm((*h).comm.as_mut_ptr() as *mut c_void, COMM_LEN as u32);
 
-        let path_len = write_path(buf.add(HEADER), bprm, off, &mut record_flags);
+        let path_len = write_path(buf.add(HEADER), h, bprm, off, &mut record_flags);
         let mut cursor = buf.add(HEADER + (path_len & PATH_MASK) as usize);
 
         let filename: *const u8 = read(bprm, off.bprm_filename)?;
@@ -136,10 +133,8 @@ fn capture(ctx: &BtfTracePointContext) -> Result<(), i64> {
         (*h).filename_len = filename_len;
         (*h).path_len = path_len & PATH_MASK;
 
-        let total = HEADER
-            + (path_len & PATH_MASK) as usize
-            + filename_len as usize
-            + argv_len as usize;
+        let total =
+            HEADER + (path_len & PATH_MASK) as usize + filename_len as usize + argv_len as usize;
         let record = core::slice::from_raw_parts(buf as *const u8, total);
         if EVENTS.output::<[u8]>(record, 0).is_err() {
             count(counter::RINGBUF_FULL);
@@ -154,10 +149,26 @@ fn capture(ctx: &BtfTracePointContext) -> Result<(), i64> {
 /// written. Walking the dentries (rather than using `bprm->filename`) gives
 /// the file that really ran for relative paths, symlinks and `fexecve`.
 ///
+/// The running length lives in the record header (`h.path_len`), in map
+/// memory, not in a register: the verifier does not track values in map
+/// memory, so every iteration starts from the same state and it can prune.
+/// Kept in a register, each mix of "crossed a mount" and "copied a name" over
+/// the iterations is a different state, and verification exceeds its budget.
+///
 /// # Safety
-/// `dst` must have room for `PATH_MAX + NAME_MAX` bytes.
-unsafe fn write_path(dst: *mut u8, bprm: *const u8, off: &KernelOffsets, fl: &mut u32) -> u32 {
-    let mut written: u32 = 0;
+/// `dst` must have room for `PATH_MAX + NAME_MAX` bytes; `h` must point at
+/// the record header in map memory.
+unsafe fn write_path(
+    dst: *mut u8,
+    h: *mut ExecHeader,
+    bprm: *const u8,
+    off: &KernelOffsets,
+    fl: &mut u32,
+) -> u32 {
+    // SAFETY: `h` points into the scratch map value (caller's contract).
+    let len = unsafe { &raw mut (*h).path_len };
+    // SAFETY: as above.
+    unsafe { len.write_volatile(0) };
     // SAFETY: every pointer is read through bpf_probe_read_kernel, which
     // fails cleanly on a bad address; writes go to `dst` at masked offsets.
     unsafe {
@@ -186,7 +197,7 @@ unsafe fn write_path(dst: *mut u8, bprm: *const u8, off: &KernelOffsets, fl: &mu
                     return unreadable_path(fl);
                 };
                 if mount_parent == mount {
-                    return written;
+                    return len.read_volatile();
                 }
                 let Ok(mountpoint) = read::<*const u8>(mount, off.mount_mnt_mountpoint) else {
                     return unreadable_path(fl);
@@ -195,6 +206,7 @@ unsafe fn write_path(dst: *mut u8, bprm: *const u8, off: &KernelOffsets, fl: &mu
                 mnt = mount_parent.add(off.mount_mnt as usize);
                 continue;
             }
+            let written = len.read_volatile();
             if written as usize > PATH_MAX - NAME_MAX {
                 break;
             }
@@ -210,12 +222,12 @@ unsafe fn write_path(dst: *mut u8, bprm: *const u8, off: &KernelOffsets, fl: &mu
             if n <= 0 {
                 return unreadable_path(fl);
             }
-            written += n as u32;
+            len.write_volatile(written + n as u32);
             dentry = parent;
         }
+        *fl |= flags::PATH_TRUNCATED;
+        len.read_volatile()
     }
-    *fl |= flags::PATH_TRUNCATED;
-    written
 }
 
 fn unreadable_path(fl: &mut u32) -> u32 {

@@ -1,1 +1,108 @@
-//! placeholder
+//! Command-line interface.
+//!
+//! Not here yet: a configuration file (every option will also be a key in
+//! it), rule checking and offline testing commands.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use monitor_common::{ARGV_CAPTURE_MAX, ARGV_LIMIT_DEFAULT};
+
+/// Watches every program start on this host through eBPF and raises an alert
+/// when an Elastic EQL detection rule matches.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Where alerts go; repeat for several. journald uses the native journal
+    /// protocol; stdout writes one JSON document per line.
+    #[arg(long, value_enum, default_value = "journald")]
+    pub output: Vec<Output>,
+
+    /// Also write every process event to standard output as NDJSON.
+    #[arg(long)]
+    pub print_events: bool,
+
+    /// Rule file or directory (recursive) to load instead of the built-in
+    /// rule set; repeat for several.
+    #[arg(long, value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+
+    /// Bytes of each exec's argument block to capture; longer blocks are cut
+    /// and the event says so.
+    #[arg(long, value_name = "BYTES", default_value_t = ARGV_LIMIT_DEFAULT,
+          value_parser = clap::value_parser!(u32).range(0..=ARGV_CAPTURE_MAX as i64))]
+    pub argv_limit: u32,
+
+    /// Size of the kernel-to-daemon ring buffer in bytes (a power of two,
+    /// a multiple of the page size).
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
+    pub ring_buffer_size: u32,
+
+    /// BTF to resolve kernel structure offsets from; the running kernel's
+    /// by default.
+    #[arg(long, value_name = "PATH", default_value = crate::btf::VMLINUX_BTF)]
+    pub btf: PathBuf,
+
+    /// Seconds between loss reports (reported only when something was lost).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub stats_interval: u64,
+}
+
+/// An alert destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Journald,
+    Stdout,
+}
+
+impl Cli {
+    /// The outputs asked for, each once, in the order given.
+    pub fn outputs(&self) -> Vec<Output> {
+        let mut seen = Vec::new();
+        for o in &self.output {
+            if !seen.contains(o) {
+                seen.push(*o);
+            }
+        }
+        seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("monitor").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = parse(&[]).expect("parse");
+        assert_eq!(cli.outputs(), vec![Output::Journald]);
+        assert_eq!(cli.argv_limit, ARGV_LIMIT_DEFAULT);
+        assert!(cli.argv_limit >= 16 * 1024);
+        assert!(cli.rules.is_empty() && !cli.print_events);
+    }
+
+    #[test]
+    fn repeated_outputs_are_kept_once() {
+        let cli = parse(&[
+            "--output", "stdout", "--output", "journald", "--output", "stdout",
+        ])
+        .expect("parse");
+        assert_eq!(cli.outputs(), vec![Output::Stdout, Output::Journald]);
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        let err = parse(&["--argv-limit", "999999999"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--argv-limit"), "{err}");
+        let err = parse(&["--output", "syslog"]).unwrap_err().to_string();
+        assert!(err.contains("journald") && err.contains("stdout"), "{err}");
+        assert!(parse(&["--stats-interval", "0"]).is_err());
+    }
+}

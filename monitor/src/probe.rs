@@ -1,1 +1,193 @@
-//! placeholder
+//! Loading the eBPF program, attaching it, and handing out its maps.
+//!
+//! The object file is compiled by the build script and embedded in the
+//! binary. Before load, the daemon writes the kernel's field offsets and the
+//! argv capture limit into the program's read-only `CONFIG`, sizes the ring
+//! buffer, and sizes the scratch array to the number of possible CPUs.
+//!
+//! The program attaches as a BTF tracepoint (`tp_btf`), which needs neither
+//! tracefs nor debugfs mounted.
+//!
+//! Not done yet: pinning, so that a restart does not lose events.
+
+use std::io;
+
+use aya::{
+    Btf, Ebpf, EbpfLoader,
+    maps::{MapData, PerCpuArray, RingBuf},
+    programs::BtfTracePoint,
+};
+use monitor_common::{ARGV_CAPTURE_MAX, KernelOffsets, ProbeConfig, counter};
+
+static PROBE_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-probe"));
+
+/// The tracepoint the program attaches to, and the program's name.
+pub const TRACEPOINT: &str = "sched_process_exec";
+
+/// Load-time settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeOptions {
+    /// Bytes of argv captured per exec.
+    pub argv_limit: u32,
+    /// Ring buffer size in bytes: a power of two, a multiple of the page size.
+    pub ring_buffer_bytes: u32,
+}
+
+/// Why the program could not be loaded or attached.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error(
+        "permission denied loading the eBPF program: run as root, or with CAP_BPF and CAP_PERFMON"
+    )]
+    Permission(#[source] anyhow::Error),
+    #[error("argv limit {0} is above the build's ceiling of {ARGV_CAPTURE_MAX} bytes")]
+    ArgvLimit(u32),
+    #[error("ring buffer size {0} must be a power of two and a multiple of the page size")]
+    RingBufferSize(u32),
+    #[error(
+        "this kernel ({0}) is too old: the monitor needs Linux 5.8 or newer (BPF ring buffer, \
+         BTF tracepoints)"
+    )]
+    OldKernel(String),
+    #[error("loading the eBPF program failed")]
+    Load(#[source] anyhow::Error),
+}
+
+/// The loaded program and the maps the daemon reads.
+pub struct Probe {
+    ebpf: Ebpf,
+    counters: PerCpuArray<MapData, u64>,
+}
+
+/// Totals of the program's per-CPU counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelCounters {
+    /// Execs the program saw.
+    pub execs_seen: u64,
+    /// Records dropped because the ring buffer was full.
+    pub ringbuf_full: u64,
+    /// Execs whose argv could not be read.
+    pub argv_unreadable: u64,
+    /// Execs whose executable path could not be read.
+    pub path_unreadable: u64,
+}
+
+impl Probe {
+    /// Loads the program into the kernel (the verifier runs here).
+    pub fn load(offsets: KernelOffsets, options: ProbeOptions) -> Result<Self, ProbeError> {
+        check_kernel_version()?;
+        if options.argv_limit as usize > ARGV_CAPTURE_MAX {
+            return Err(ProbeError::ArgvLimit(options.argv_limit));
+        }
+        let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .unwrap_or(4096) as u32;
+        let size = options.ring_buffer_bytes;
+        if !size.is_power_of_two() || !size.is_multiple_of(page) {
+            return Err(ProbeError::RingBufferSize(size));
+        }
+        let cpus = aya::util::nr_cpus()
+            .map_err(|(what, e)| classify(anyhow::Error::new(e).context(what)))?;
+        let config = ProbeConfig {
+            argv_limit: options.argv_limit,
+            _pad: 0,
+            offsets,
+        };
+        let mut ebpf = EbpfLoader::new()
+            .override_global("CONFIG", &config, true)
+            .map_max_entries("EVENTS", size)
+            .map_max_entries("SCRATCH", cpus as u32)
+            .load(PROBE_OBJECT)
+            .map_err(|e| classify(e.into()))?;
+
+        let btf = Btf::from_sys_fs().map_err(|e| ProbeError::Load(e.into()))?;
+        let program: &mut BtfTracePoint = ebpf
+            .program_mut(TRACEPOINT)
+            .ok_or_else(|| ProbeError::Load(anyhow::anyhow!("program {TRACEPOINT} missing")))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| ProbeError::Load(e.into()))?;
+        program
+            .load(TRACEPOINT, &btf)
+            .map_err(|e| classify(e.into()))?;
+
+        let counters = ebpf
+            .take_map("COUNTERS")
+            .ok_or_else(|| ProbeError::Load(anyhow::anyhow!("map COUNTERS missing")))?;
+        let counters = PerCpuArray::try_from(counters).map_err(|e| ProbeError::Load(e.into()))?;
+        Ok(Self { ebpf, counters })
+    }
+
+    /// Attaches the program; execs are captured from here on.
+    pub fn attach(&mut self) -> Result<(), ProbeError> {
+        let program: &mut BtfTracePoint = self
+            .ebpf
+            .program_mut(TRACEPOINT)
+            .ok_or_else(|| ProbeError::Load(anyhow::anyhow!("program {TRACEPOINT} missing")))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| ProbeError::Load(e.into()))?;
+        program.attach().map_err(|e| classify(e.into()))?;
+        Ok(())
+    }
+
+    /// Takes the ring buffer the records arrive in.
+    pub fn take_events(&mut self) -> Result<RingBuf<MapData>, ProbeError> {
+        let map = self
+            .ebpf
+            .take_map("EVENTS")
+            .ok_or_else(|| ProbeError::Load(anyhow::anyhow!("map EVENTS missing")))?;
+        RingBuf::try_from(map).map_err(|e| ProbeError::Load(e.into()))
+    }
+
+    /// Starts forwarding the program's own log lines (aya-log) to `log`.
+    pub fn take_logger(&mut self) -> Option<aya_log::EbpfLogger<&'static dyn log::Log>> {
+        aya_log::EbpfLogger::init(&mut self.ebpf).ok()
+    }
+
+    /// Reads and sums the per-CPU counters.
+    pub fn counters(&self) -> io::Result<KernelCounters> {
+        let total = |index: u32| -> io::Result<u64> {
+            let values = self.counters.get(&index, 0).map_err(io::Error::other)?;
+            Ok(values.iter().sum())
+        };
+        Ok(KernelCounters {
+            execs_seen: total(counter::EXECS_SEEN)?,
+            ringbuf_full: total(counter::RINGBUF_FULL)?,
+            argv_unreadable: total(counter::ARGV_UNREADABLE)?,
+            path_unreadable: total(counter::PATH_UNREADABLE)?,
+        })
+    }
+}
+
+/// Turns a load failure caused by missing privilege into the error that says
+/// so; anything else stays a load error with its cause chain.
+fn classify(error: anyhow::Error) -> ProbeError {
+    let denied = error.chain().any(|cause| {
+        cause.downcast_ref::<io::Error>().is_some_and(|e| {
+            e.kind() == io::ErrorKind::PermissionDenied
+                || e.raw_os_error() == Some(nix::libc::EPERM)
+        })
+    });
+    if denied {
+        ProbeError::Permission(error)
+    } else {
+        ProbeError::Load(error)
+    }
+}
+
+fn check_kernel_version() -> Result<(), ProbeError> {
+    let Ok(uts) = nix::sys::utsname::uname() else {
+        return Ok(());
+    };
+    let release = uts.release().to_string_lossy().into_owned();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>());
+    if let (Some(Ok(major)), Some(Ok(minor))) = (numbers.next(), numbers.next())
+        && (major, minor) < (5, 8)
+    {
+        return Err(ProbeError::OldKernel(release));
+    }
+    Ok(())
+}

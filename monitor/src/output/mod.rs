@@ -1,1 +1,33 @@
-//! placeholder
+//! Where alerts and events go: journald, or newline-delimited JSON.
+//!
+//! An [`AlertSink`] takes each [`Alert`]; an [`EventSink`] takes every
+//! process event when the operator asks for the raw stream. Sinks report
+//! write failures to the caller, which decides whether to fall back (say,
+//! from journald to standard output) and how to count what was lost.
+//!
+//! Not done yet: rate limiting or batching of alerts, and sinks other than
+//! journald and a byte stream (syslog, files with rotation, HTTP).
+
+mod journal;
+mod stdout;
+
+use std::io;
+
+use serde_json::Value;
+
+use crate::alert::Alert;
+
+pub use journal::{JournalSink, SYSLOG_IDENTIFIER, journal_fields};
+pub use stdout::NdjsonSink;
+
+/// A destination for alerts.
+pub trait AlertSink {
+    /// Writes one alert; an error means this alert was not delivered.
+    fn write_alert(&mut self, alert: &Alert) -> io::Result<()>;
+}
+
+/// A destination for every process event.
+pub trait EventSink {
+    /// Writes one event document; an error means it was not delivered.
+    fn write_event(&mut self, event: &Value) -> io::Result<()>;
+}

@@ -1,1 +1,190 @@
-//! placeholder
+//! Detection rules in Elastic's detection-rules TOML format.
+//!
+//! A rule file has a `[metadata]` table and a `[rule]` table; the files of
+//! `github.com/elastic/detection-rules` load as they are. Only single-event
+//! EQL rules run here. Other rule types (`new_terms`, KQL `query`,
+//! `threshold`, `esql`, `machine_learning`, ...) and EQL `sequence` and
+//! `sample` queries are reported as [`Skipped`], not as errors. Files that are
+//! broken (bad TOML, a missing key, an EQL syntax error) become [`RuleError`]s
+//! that point at a line and column in the file.
+//!
+//! Not done yet: rule exceptions, `rule.from`/`interval` scheduling (events
+//! are matched as they arrive), and any index of rules by field value.
+
+mod error;
+mod model;
+mod parse;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+pub use error::RuleError;
+pub use model::{
+    Loaded, Metadata, Rule, Severity, SkipReason, Skipped, Subtechnique, Tactic, Technique, Threat,
+};
+pub use parse::load_str;
+
+/// Prefix of [`Rule::source`] for rules compiled into the binary.
+pub const BUILTIN_PREFIX: &str = "built-in:";
+
+/// Rule files compiled into the binary, by file name.
+const BUILTIN: &[(&str, &str)] = &[(
+    "defense_evasion_clear_kernel_ring_buffer.toml",
+    include_str!("../../rules/defense_evasion_clear_kernel_ring_buffer.toml"),
+)];
+
+/// Loads one rule file.
+pub fn load_file(path: &Path) -> Result<Loaded, RuleError> {
+    let source = path.display().to_string();
+    let text = fs::read_to_string(path).map_err(|err| RuleError::Read {
+        path: source.clone(),
+        source: err,
+    })?;
+    load_str(&text, &source)
+}
+
+/// What loading a set of rule files produced.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Rules ready to run.
+    pub loaded: Vec<Rule>,
+    /// Well-formed rules that the monitor cannot run.
+    pub skipped: Vec<Skipped>,
+    /// Files (or directories) that could not be loaded.
+    pub failed: Vec<RuleError>,
+}
+
+impl LoadReport {
+    /// Files the report accounts for, in whatever state.
+    pub fn total(&self) -> usize {
+        self.loaded.len() + self.skipped.len() + self.failed.len()
+    }
+
+    fn add(&mut self, result: Result<Loaded, RuleError>) {
+        match result {
+            Ok(Loaded::Rule(rule)) => self.loaded.push(*rule),
+            Ok(Loaded::Skipped(skipped)) => self.skipped.push(skipped),
+            Err(err) => self.failed.push(err),
+        }
+    }
+}
+
+/// Loads every `*.toml` file under `dir`, recursively, in sorted path order.
+///
+/// One bad file never stops the others; an unreadable directory is reported
+/// in [`LoadReport::failed`] too. Symbolic links to files are followed,
+/// links to directories are not, so a link cycle cannot recurse forever.
+pub fn load_dir(dir: &Path) -> LoadReport {
+    let mut report = LoadReport::default();
+    let mut files = Vec::new();
+    collect_toml(dir, &mut files, &mut report.failed);
+    files.sort();
+    for file in files {
+        report.add(load_file(&file));
+    }
+    report
+}
+
+fn collect_toml(dir: &Path, files: &mut Vec<PathBuf>, failed: &mut Vec<RuleError>) {
+    let read_error = |err| RuleError::Read {
+        path: dir.display().to_string(),
+        source: err,
+    };
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) => return failed.push(read_error(err)),
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                failed.push(read_error(err));
+                continue;
+            }
+        };
+        let path = entry.path();
+        let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+        if is_dir {
+            collect_toml(&path, files, failed);
+        } else if path.extension().is_some_and(|ext| ext == "toml") && path.is_file() {
+            files.push(path);
+        }
+    }
+}
+
+/// Loads the rules compiled into the binary, reporting each like a file.
+pub fn builtin_report() -> LoadReport {
+    let mut report = LoadReport::default();
+    for (name, text) in BUILTIN {
+        report.add(load_str(text, &format!("{BUILTIN_PREFIX}{name}")));
+    }
+    report
+}
+
+/// The rules compiled into the binary.
+///
+/// A built-in file that fails to load (which the unit tests rule out) is
+/// logged at error level and left out rather than stopping the monitor.
+pub fn builtin() -> RuleSet {
+    let report = builtin_report();
+    for err in &report.failed {
+        tracing::error!(error = %err, "built-in rule does not load");
+    }
+    for skipped in &report.skipped {
+        tracing::warn!(rule = %skipped.name, reason = %skipped.reason, "built-in rule skipped");
+    }
+    RuleSet::new(report.loaded)
+}
+
+/// The rules the monitor runs against every event.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// A set holding `rules`, in that order.
+    pub fn new(rules: Vec<Rule>) -> Self {
+        RuleSet { rules }
+    }
+
+    /// The rules, in load order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether the set holds no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Adds rules at the end, keeping load order.
+    pub fn extend(&mut self, rules: impl IntoIterator<Item = Rule>) {
+        self.rules.extend(rules);
+    }
+
+    /// The rules whose query matches `event`, in load order.
+    pub fn matching<'a>(&'a self, event: &Value) -> impl Iterator<Item = &'a Rule> {
+        // TODO(#3): index rules by pinned field values (process.name, event.category)
+        // so that an event is only tested against rules that could match it.
+        self.rules
+            .iter()
+            .filter(move |rule| rule.query.matches(event))
+    }
+}
+
+impl FromIterator<Rule> for RuleSet {
+    fn from_iter<I: IntoIterator<Item = Rule>>(iter: I) -> Self {
+        RuleSet::new(iter.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests;

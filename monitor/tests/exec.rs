@@ -1,0 +1,299 @@
+//! The eBPF program on the running kernel: real commands, the events and
+//! alerts the daemon writes for them, read back from stdout and journald.
+//!
+//! Needs root; see `support` for how a run without it behaves.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{Daemon, ensure_journald, journal_entries, privileged, run, run_in};
+
+const WAIT: Duration = Duration::from_secs(10);
+const SEED_RULE_ID: &str = "2724808c-ba5d-48b2-86d2-0002103df753";
+
+fn args_of(doc: &Value) -> Vec<String> {
+    doc["process"]["args"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no process.args in {doc}"))
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_owned())
+        .collect()
+}
+
+#[test]
+fn dmesg_clear_raises_an_alert_in_journald_and_on_stdout() {
+    if !privileged() {
+        return;
+    }
+    ensure_journald();
+    let daemon = Daemon::start(&["--output", "journald"]);
+    for flag in ["-c", "--clear"] {
+        let started = Instant::now();
+        let (pid, _) = run(&["dmesg", flag]);
+        let alert = daemon
+            .wait_alert(pid, WAIT)
+            .unwrap_or_else(|| panic!("no alert for dmesg {flag}:\n{}", daemon.stderr()));
+        eprintln!(
+            "dmesg {flag}: alert on stdout after {:?}",
+            started.elapsed()
+        );
+
+        assert_eq!(alert["event"]["kind"], "alert");
+        assert_eq!(alert["rule"]["id"], SEED_RULE_ID);
+        assert_eq!(alert["rule"]["name"], "Attempt to Clear Kernel Ring Buffer");
+        assert_eq!(alert["process"]["name"], "dmesg");
+        assert_eq!(alert["process"]["executable"], "/usr/bin/dmesg");
+        assert_eq!(args_of(&alert), ["dmesg", flag]);
+        assert_eq!(alert["process"]["parent"]["pid"], std::process::id());
+        assert_eq!(alert["user"]["id"], "0");
+        assert_eq!(alert["host"]["os"]["type"], "linux");
+        assert_eq!(alert["threat"]["tactic"]["id"], json!(["TA0005"]));
+
+        let pid_match = format!("PROCESS_PID={pid}");
+        let entries = journal_entries(&["SYSLOG_IDENTIFIER=monitor", &pid_match], WAIT);
+        assert_eq!(
+            entries.len(),
+            1,
+            "one journal entry for dmesg {flag}: {entries:?}"
+        );
+        let e = &entries[0];
+        eprintln!("dmesg {flag}: in the journal after {:?}", started.elapsed());
+        let message = e["MESSAGE"].as_str().expect("MESSAGE");
+        assert!(
+            message.starts_with("Attempt to Clear Kernel Ring Buffer"),
+            "{message}"
+        );
+        assert!(message.contains(&format!("pid={pid}")), "{message}");
+        assert!(!message.contains('\n'));
+        assert_eq!(e["PRIORITY"], "5", "low severity is notice");
+        assert_eq!(e["MESSAGE_ID"], SEED_RULE_ID.replace('-', ""));
+        assert_eq!(e["RULE_ID"], SEED_RULE_ID);
+        assert_eq!(e["RULE_NAME"], "Attempt to Clear Kernel Ring Buffer");
+        assert_eq!(e["RULE_SEVERITY"], "low");
+        assert_eq!(e["RULE_RISK_SCORE"], "21");
+        assert_eq!(e["PROCESS_NAME"], "dmesg");
+        assert_eq!(e["PROCESS_EXECUTABLE"], "/usr/bin/dmesg");
+        assert_eq!(e["PROCESS_PARENT_PID"], std::process::id().to_string());
+        assert_eq!(e["USER_ID"], "0");
+        let args: Value = serde_json::from_str(e["PROCESS_ARGS"].as_str().expect("args"))
+            .expect("PROCESS_ARGS is JSON");
+        assert_eq!(args, json!(["dmesg", flag]));
+        let doc: Value = serde_json::from_str(e["ALERT_JSON"].as_str().expect("ALERT_JSON"))
+            .expect("ALERT_JSON is JSON");
+        assert_eq!(doc["rule"]["id"], SEED_RULE_ID);
+        assert_eq!(doc["process"]["pid"], pid);
+    }
+}
+
+#[test]
+fn commands_that_do_not_clear_raise_nothing() {
+    if !privileged() {
+        return;
+    }
+    let daemon = Daemon::start(&[]);
+    let pids: Vec<u32> = [&["dmesg"][..], &["dmesg", "-T"], &["/bin/echo", "-c"]]
+        .iter()
+        .map(|argv| run(argv).0)
+        .collect();
+    for pid in &pids {
+        let event = daemon.wait_event(*pid, WAIT);
+        assert!(event.is_some(), "the exec of pid {pid} was not seen");
+    }
+    // The event for the last command is out, so any alert for the earlier
+    // ones would be too (one reader, in order); give it a moment anyway.
+    std::thread::sleep(Duration::from_millis(300));
+    for pid in pids {
+        assert!(
+            daemon.alerts(pid).is_empty(),
+            "unexpected alert for pid {pid}"
+        );
+    }
+}
+
+#[test]
+fn empty_arguments_are_kept_exactly() {
+    if !privileged() {
+        return;
+    }
+    let daemon = Daemon::start(&[]);
+    let (pid, _) = run(&["/bin/echo", "a", "", "b"]);
+    let event = daemon.wait_event(pid, WAIT).expect("event");
+    assert_eq!(args_of(&event), ["/bin/echo", "a", "", "b"]);
+    assert_eq!(event["process"]["args_count"], 4);
+    assert_eq!(event["process"]["command_line"], "/bin/echo a  b");
+    assert_eq!(event["process"]["Ext"]["command_line_truncated"], false);
+}
+
+#[test]
+fn three_hundred_arguments_come_through_exactly() {
+    if !privileged() {
+        return;
+    }
+    let daemon = Daemon::start(&[]);
+    let mut argv: Vec<String> = vec!["/bin/true".into()];
+    argv.extend((1..300).map(|i| format!("arg-{i} with space")));
+    let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (pid, _) = run(&refs);
+    let event = daemon.wait_event(pid, WAIT).expect("event");
+    assert_eq!(args_of(&event), argv);
+    assert_eq!(event["process"]["args_count"], 300);
+}
+
+#[test]
+fn a_long_argument_is_exact_or_flagged_by_the_limit() {
+    if !privileged() {
+        return;
+    }
+    let long = "x".repeat(20_000);
+    // Default limit (32 KiB): the whole block fits.
+    let daemon = Daemon::start(&[]);
+    let (pid, _) = run(&["/bin/true", &long]);
+    let event = daemon.wait_event(pid, WAIT).expect("event");
+    assert_eq!(args_of(&event), ["/bin/true", long.as_str()]);
+    assert_eq!(event["process"]["Ext"]["command_line_truncated"], false);
+    drop(daemon);
+
+    // A 16 KiB limit: cut, flagged, the count still true, no marker text.
+    let daemon = Daemon::start(&["--argv-limit", "16384"]);
+    let (pid, _) = run(&["/bin/true", &long, "after"]);
+    let event = daemon.wait_event(pid, WAIT).expect("event");
+    let args = args_of(&event);
+    assert_eq!(event["process"]["Ext"]["command_line_truncated"], true);
+    assert_eq!(event["process"]["args_count"], 3);
+    assert_eq!(args.len(), 2, "the third argument is past the limit");
+    assert_eq!(args[0], "/bin/true");
+    assert_eq!(args[1].len(), 16384 - "/bin/true\0".len());
+    assert!(args[1].bytes().all(|b| b == b'x'), "no marker appended");
+}
+
+#[test]
+fn a_newline_in_an_argument_cannot_forge_a_log_line() {
+    if !privileged() {
+        return;
+    }
+    ensure_journald();
+    let daemon = Daemon::start(&["--output", "journald"]);
+    let forged = "x\nmonitor: forged line\r\x1b[31m";
+    let (pid, _) = run(&["dmesg", "-c", forged]);
+    let alert = daemon.wait_alert(pid, WAIT).expect("alert");
+    assert_eq!(
+        args_of(&alert),
+        ["dmesg", "-c", forged],
+        "the document keeps argv exactly"
+    );
+    let pid_match = format!("PROCESS_PID={pid}");
+    let entries = journal_entries(&["SYSLOG_IDENTIFIER=monitor", &pid_match], WAIT);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let message = entries[0]["MESSAGE"].as_str().expect("MESSAGE is text");
+    assert!(!message.contains(['\n', '\r', '\x1b']), "{message:?}");
+    assert!(message.contains("\\n"), "{message}");
+}
+
+#[test]
+fn executable_is_the_file_that_ran() {
+    if !privileged() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long_name = "a-program-name-longer-than-comm";
+    std::fs::copy("/bin/true", dir.path().join(long_name)).expect("copy");
+    std::os::unix::fs::symlink(dir.path().join(long_name), dir.path().join("link"))
+        .expect("symlink");
+    let real = std::fs::canonicalize(dir.path().join(long_name)).expect("canonical");
+    let real = real.to_str().expect("utf-8 path");
+    let daemon = Daemon::start(&[]);
+
+    // Relative path.
+    let (pid, _) = run_in(&[&format!("./{long_name}")], Some(dir.path()));
+    let event = daemon.wait_event(pid, WAIT).expect("event");
+    assert_eq!(event["process"]["executable"], real);
+    assert_eq!(
+        event["process"]["name"], long_name,
+        "not cut to 15 bytes like comm"
+    );
+    assert_eq!(event["process"]["thread"]["name"], &long_name[..15]);
+
+    // Through a symlink: the target ran.
+    let (pid, _) = run(&[dir.path().join("link").to_str().expect("path")]);
+    let event = daemon.wait_event(pid, WAIT).expect("event");
+    assert_eq!(event["process"]["executable"], real);
+
+    // Through a file descriptor (execveat with an fd, via Python's os.execve).
+    let script =
+        format!("import os; fd = os.open({real:?}, os.O_RDONLY); os.execve(fd, ['fd-exec'], {{}})");
+    let (pid, _) = run(&["python3", "-c", &script]);
+    let event = daemon
+        .wait_document(WAIT, |d| {
+            d["process"]["pid"] == pid && d["process"]["args"][0] == "fd-exec"
+        })
+        .expect("event for the exec through a descriptor");
+    assert_eq!(event["process"]["executable"], real);
+    assert_eq!(event["process"]["name"], long_name);
+}
+
+#[test]
+fn sigint_and_sigterm_stop_cleanly_and_the_life_is_logged() {
+    if !privileged() {
+        return;
+    }
+    for signal in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGTERM,
+    ] {
+        let daemon = Daemon::start(&[]);
+        let (code, log) = daemon.stop_with(signal);
+        assert_eq!(code, Some(0), "{signal}: exit code; log:\n{log}");
+        for needle in [
+            "kernel=",
+            "offsets resolved",
+            "attached",
+            "ring buffer",
+            "rules loaded",
+        ] {
+            assert!(
+                log.contains(needle),
+                "{signal}: log lacks {needle:?}:\n{log}"
+            );
+        }
+        assert!(log.contains("detached"), "{log}");
+    }
+}
+
+#[test]
+fn a_full_ring_buffer_is_counted_and_reported() {
+    if !privileged() {
+        return;
+    }
+    // One page of ring buffer and 3 KiB per record: two execs between reads
+    // already overflow it.
+    let daemon = Daemon::start(&["--ring-buffer-size", "4096"]);
+    let marker = format!("storm-{}", support::rand_suffix());
+    let padding = "p".repeat(3000);
+    let total = 400;
+    let script =
+        format!("for i in $(seq {total}); do /bin/true {marker} $i {padding} & done; wait");
+    run(&["sh", "-c", &script]);
+    std::thread::sleep(Duration::from_secs(1));
+    let seen = daemon
+        .documents()
+        .iter()
+        .filter(|d| d["process"]["args"][1] == marker.as_str())
+        .count();
+    let (code, log) = daemon.stop_with(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(code, Some(0));
+    let lost: u64 = log
+        .lines()
+        .filter(|l| l.contains("events lost"))
+        .filter_map(|l| l.split("lost_in_kernel=").nth(1))
+        .filter_map(|v| v.split_whitespace().next()?.parse().ok())
+        .max()
+        .unwrap_or_else(|| panic!("no loss report in the log:\n{log}"));
+    eprintln!("{seen} of {total} storm execs delivered, {lost} records lost in the kernel");
+    assert!(lost > 0, "a 4 KiB ring buffer under a storm lost nothing?");
+    assert!(
+        seen as u64 + lost >= total,
+        "loss not accounted: {seen} seen, {lost} lost"
+    );
+}

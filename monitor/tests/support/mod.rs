@@ -1,0 +1,264 @@
+//! Shared pieces of the integration tests: running the daemon as a child
+//! process, collecting what it writes, starting journald, and reading alerts
+//! back from the journal.
+//!
+//! Tests that load the eBPF program need root (or CAP_BPF and CAP_PERFMON).
+//! Without it they fail with a message saying so, unless
+//! `MONITOR_SKIP_KERNEL_TESTS=1` asks to skip them.
+#![allow(dead_code, reason = "each test binary uses a different part")]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_monitor");
+const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+/// True when the test may run; panics with the reason when it may not and
+/// skipping was not asked for.
+pub fn privileged() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var_os("MONITOR_SKIP_KERNEL_TESTS").is_some() {
+        eprintln!("skipped: needs root (MONITOR_SKIP_KERNEL_TESTS is set)");
+        return false;
+    }
+    panic!(
+        "this test loads the eBPF program and needs root; run the tests as root, \
+         or set MONITOR_SKIP_KERNEL_TESTS=1 to skip it"
+    );
+}
+
+/// A running daemon and everything it has written so far.
+pub struct Daemon {
+    child: Child,
+    stdout: Arc<Mutex<Vec<Value>>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    /// Starts the daemon with `args` plus `--output stdout --print-events`,
+    /// and returns once it provably captures execs.
+    pub fn start(args: &[&str]) -> Daemon {
+        let mut child = Command::new(BINARY)
+            .args(args)
+            .args(["--output", "stdout", "--print-events"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the daemon");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().expect("stdout");
+        let sink = Arc::clone(&stdout);
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let doc: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+                sink.lock().expect("lock").push(doc);
+            }
+        });
+        let err = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut log = sink.lock().expect("lock");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let mut daemon = Daemon {
+            child,
+            stdout,
+            stderr,
+        };
+        daemon.wait_until_capturing();
+        daemon
+    }
+
+    /// Runs `/bin/true` with a unique marker until the daemon reports it.
+    fn wait_until_capturing(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let marker = format!("ready-{}", rand_suffix());
+            let pid = run(&["/bin/true", &marker]).0;
+            if self.wait_event(pid, Duration::from_millis(500)).is_some() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "daemon exited ({status}) before capturing:\n{}",
+                    self.stderr()
+                );
+            }
+        }
+        panic!(
+            "daemon did not capture an exec within 60 s:\n{}",
+            self.stderr()
+        );
+    }
+
+    /// Everything the daemon logged so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("lock").clone()
+    }
+
+    /// Documents written to stdout so far.
+    pub fn documents(&self) -> Vec<Value> {
+        self.stdout.lock().expect("lock").clone()
+    }
+
+    /// The exec event for `pid`, waiting up to `timeout`.
+    pub fn wait_event(&self, pid: u32, timeout: Duration) -> Option<Value> {
+        self.wait_document(timeout, |d| is_kind(d, "event") && pid_of(d) == Some(pid))
+    }
+
+    /// The first alert for `pid`, waiting up to `timeout`.
+    pub fn wait_alert(&self, pid: u32, timeout: Duration) -> Option<Value> {
+        self.wait_document(timeout, |d| is_kind(d, "alert") && pid_of(d) == Some(pid))
+    }
+
+    /// All alerts for `pid` seen so far.
+    pub fn alerts(&self, pid: u32) -> Vec<Value> {
+        self.documents()
+            .into_iter()
+            .filter(|d| is_kind(d, "alert") && pid_of(d) == Some(pid))
+            .collect()
+    }
+
+    pub fn wait_document(&self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(d) = self.stdout.lock().expect("lock").iter().find(|d| pred(d)) {
+                return Some(d.clone());
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `signal` and waits for the exit; returns the exit code and the
+    /// complete log.
+    pub fn stop_with(mut self, signal: nix::sys::signal::Signal) -> (Option<i32>, String) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal the daemon");
+        let status = self.child.wait().expect("wait for the daemon");
+        // Give the reader threads a moment to drain the pipes.
+        std::thread::sleep(Duration::from_millis(200));
+        (status.code(), self.stderr())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+fn is_kind(doc: &Value, kind: &str) -> bool {
+    doc["event"]["kind"] == kind
+}
+
+fn pid_of(doc: &Value) -> Option<u32> {
+    doc["process"]["pid"].as_u64().map(|p| p as u32)
+}
+
+/// Runs a command to completion; returns its pid and exit status.
+pub fn run(argv: &[&str]) -> (u32, std::process::ExitStatus) {
+    run_in(argv, None)
+}
+
+/// Runs a command in `dir` to completion.
+pub fn run_in(argv: &[&str], dir: Option<&Path>) -> (u32, std::process::ExitStatus) {
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {argv:?}: {e}"));
+    let pid = child.id();
+    let status = child.wait().expect("wait");
+    (pid, status)
+}
+
+/// A short random suffix for markers.
+pub fn rand_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{:x}{:x}", nanos, std::process::id())
+}
+
+/// Makes sure a journald is listening, starting one if needed (PID 1 is not
+/// systemd on the test machines).
+pub fn ensure_journald() {
+    if journal_accepts() {
+        return;
+    }
+    let journald = [
+        "/lib/systemd/systemd-journald",
+        "/usr/lib/systemd/systemd-journald",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .expect("systemd-journald is not installed (Debian package systemd)");
+    let _ = std::fs::remove_file(JOURNAL_SOCKET);
+    Command::new(journald)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start systemd-journald");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !journal_accepts() {
+        assert!(
+            Instant::now() < deadline,
+            "journald did not start within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn journal_accepts() -> bool {
+    UnixDatagram::unbound()
+        .and_then(|s| s.connect(JOURNAL_SOCKET))
+        .is_ok()
+}
+
+/// Journal entries with `FIELD=value`, read with `journalctl -o json`.
+pub fn journal_entries(matches: &[&str], timeout: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = Command::new("journalctl")
+            .args(["-o", "json", "--all", "--no-pager"])
+            .args(matches)
+            .output()
+            .expect("run journalctl");
+        let entries: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if !entries.is_empty() || Instant::now() >= deadline {
+            return entries;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
