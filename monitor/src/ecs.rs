@@ -23,7 +23,7 @@
 //! (they need the process table).
 
 use serde_json::{Map, Value, json};
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use time::{OffsetDateTime, UtcOffset};
 
 use crate::host::HostInfo;
 use crate::record::{ExecRecord, lossy};
@@ -128,12 +128,26 @@ pub fn boot_to_wall_ns(boot_ns: u64) -> i128 {
     offset + boot_ns as i128
 }
 
-/// RFC 3339 in UTC, with the fraction of a second the clock gave.
+/// RFC 3339 in UTC with nanoseconds: `2025-03-20T12:34:56.123456789Z`.
 pub fn rfc3339(unix_ns: i128) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(unix_ns)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
+        .map(rfc3339_nanos)
         .unwrap_or_default()
+}
+
+/// [`rfc3339`] for a date-time value.
+pub fn rfc3339_nanos(time: OffsetDateTime) -> String {
+    let utc = time.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+        utc.year(),
+        u8::from(utc.month()),
+        utc.day(),
+        utc.hour(),
+        utc.minute(),
+        utc.second(),
+        utc.nanosecond()
+    )
 }
 
 #[cfg(test)]

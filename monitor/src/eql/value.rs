@@ -164,10 +164,10 @@ pub(crate) fn to_text(v: &Val) -> Option<String> {
 /// `None` when the literal does not convert (Elasticsearch would reject it).
 pub(crate) fn field_cmp(v: &Val, lit: &Literal) -> Option<Ordering> {
     match v {
-        Val::Str(s) => {
-            let text = to_text(&Val::from_lit(lit))?;
-            Some(s.as_ref().cmp(text.as_str()))
-        }
+        Val::Str(s) => match lit {
+            Literal::Str(l) => Some(s.as_ref().cmp(l.as_str())),
+            _ => Some(s.as_ref().cmp(to_text(&Val::from_lit(lit))?.as_str())),
+        },
         Val::Int(_) | Val::Float(_) => {
             let n = Num::of(v)?;
             let l = match lit {
@@ -196,7 +196,10 @@ pub(crate) fn field_cmp(v: &Val, lit: &Literal) -> Option<Ordering> {
 
 /// Field-query equality (a `term` query).
 pub(crate) fn field_eq(v: &Val, lit: &Literal) -> bool {
-    field_cmp(v, lit) == Some(Ordering::Equal)
+    match (v, lit) {
+        (Val::Str(s), Literal::Str(l)) => s == l,
+        _ => field_cmp(v, lit) == Some(Ordering::Equal),
+    }
 }
 
 /// Script order: `None` when either side is null or the types differ.

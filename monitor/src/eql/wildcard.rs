@@ -157,6 +157,9 @@ pub(crate) fn simple_upper(c: char) -> char {
 
 /// Case-insensitive equality of two characters.
 pub(crate) fn chars_eq_ignore_case(a: char, b: char) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(&b);
+    }
     a == b || simple_lower(a) == simple_lower(b) || simple_upper(a) == simple_upper(b)
 }
 

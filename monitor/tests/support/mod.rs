@@ -221,6 +221,11 @@ pub fn ensure_journald() {
     .find(|p| Path::new(p).exists())
     .expect("systemd-journald is not installed (Debian package systemd)");
     let _ = std::fs::remove_file(JOURNAL_SOCKET);
+    // Left running on purpose: later tests, and journalctl after them, use it.
+    #[expect(
+        clippy::zombie_processes,
+        reason = "journald outlives the test process"
+    )]
     Command::new(journald)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
