@@ -1,18 +1,24 @@
 //! Command-line interface.
 //!
+//! Without a subcommand, `monitor` runs the daemon; `monitor rules ...`
+//! works with rule files offline (see `rules_cli`).
+//!
 //! Not here yet: a configuration file (every option will also be a key in
-//! it), rule checking and offline testing commands.
+//! it).
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use monitor_common::{ARGV_CAPTURE_MAX, ARGV_LIMIT_DEFAULT};
 
 /// Watches every program start on this host through eBPF and raises an alert
 /// when an Elastic EQL detection rule matches.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Where alerts go; repeat for several. journald uses the native journal
     /// protocol; stdout writes one JSON document per line.
     #[arg(long, value_enum, default_value = "journald")]
@@ -47,6 +53,36 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub stats_interval: u64,
+}
+
+/// Commands other than running the daemon.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check rule files, or run them over recorded events, without the kernel.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+/// `monitor rules ...`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load rule files and directories; print what loaded, what was skipped
+    /// and why, and what failed and where. Exits 1 only on failures.
+    Check {
+        /// Rule files or directories (read recursively).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Evaluate rules over ECS events (one JSON document per line) and print
+    /// the alerts as the daemon writes them with `--output stdout`.
+    Test {
+        /// NDJSON file of events, or `-` for standard input.
+        #[arg(long, value_name = "FILE")]
+        events: PathBuf,
+        /// Rule files or directories; the built-in rules when none is given.
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
 }
 
 /// An alert destination.
@@ -104,5 +140,24 @@ mod tests {
         let err = parse(&["--output", "syslog"]).unwrap_err().to_string();
         assert!(err.contains("journald") && err.contains("stdout"), "{err}");
         assert!(parse(&["--stats-interval", "0"]).is_err());
+    }
+
+    #[test]
+    fn rules_subcommands() {
+        let cli = parse(&["rules", "check", "a", "b"]).expect("parse");
+        assert!(
+            matches!(cli.command, Some(Command::Rules(RulesCommand::Check { ref paths }))
+            if paths.len() == 2)
+        );
+        let cli = parse(&["rules", "test", "--events", "e.ndjson"]).expect("parse");
+        assert!(
+            matches!(cli.command, Some(Command::Rules(RulesCommand::Test { ref paths, .. }))
+            if paths.is_empty())
+        );
+        assert!(parse(&["rules", "check"]).is_err(), "check needs a path");
+        assert!(
+            parse(&["rules", "test", "x.toml"]).is_err(),
+            "test needs --events"
+        );
     }
 }

@@ -10,7 +10,8 @@
 //! - [`host`] describes the machine once, for every event;
 //! - [`ecs`] turns a record into the ECS document Elastic's agent writes;
 //! - [`eql`] parses and evaluates Elastic's Event Query Language;
-//! - [`rules`] loads detection rules in Elastic's TOML format;
+//! - [`rules`] loads detection rules in Elastic's TOML format, and
+//!   [`rules_cli`] checks and runs them offline;
 //! - [`alert`] builds the alert document for a rule match;
 //! - [`output`] writes alerts and events to journald or standard output;
 //! - [`pipeline`] ties them together in the daemon's event loop;
@@ -28,3 +29,4 @@ pub mod pipeline;
 pub mod probe;
 pub mod record;
 pub mod rules;
+pub mod rules_cli;

@@ -6,23 +6,33 @@ use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use clap::Parser as _;
 use monitor::{
     btf::KernelBtf,
-    cli::Cli,
+    cli::{Cli, Command, RulesCommand},
     host::HostInfo,
     pipeline::{self, Outputs, Pipeline},
     probe::{Probe, ProbeOptions, TRACEPOINT},
-    rules::{self, LoadReport, Loaded, RuleSet},
+    rules::{self, RuleSet},
+    rules_cli,
 };
 use tracing::{debug, info, warn};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     init_logging();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = match cli.command.take() {
+        None => run(cli).map(|()| ExitCode::SUCCESS),
+        Some(Command::Rules(RulesCommand::Check { paths })) => {
+            rules_cli::check(&paths, &mut std::io::stdout().lock())
+        }
+        Some(Command::Rules(RulesCommand::Test { events, paths })) => {
+            rules_cli::test(&events, &paths, std::io::stdout().lock())
+        }
+    };
+    match result {
+        Ok(code) => code,
         Err(e) => {
             // One line, the whole cause chain, no backtrace.
             eprintln!("error: {e:#}");
@@ -80,26 +90,12 @@ fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
         return Ok(rules::builtin());
     }
     let mut set = RuleSet::new(Vec::new());
-    for path in paths {
-        if !path.exists() {
-            bail!("rule path {} does not exist", path.display());
-        }
-        let report = if path.is_dir() {
-            rules::load_dir(path)
-        } else {
-            let mut report = LoadReport::default();
-            match rules::load_file(path) {
-                Ok(Loaded::Rule(rule)) => report.loaded.push(*rule),
-                Ok(Loaded::Skipped(skipped)) => report.skipped.push(skipped),
-                Err(e) => report.failed.push(e),
-            }
-            report
-        };
+    for (path, report) in rules_cli::load_paths(paths)? {
         for skipped in &report.skipped {
             debug!(rule = %skipped.name, reason = %skipped.reason, "rule skipped");
         }
         for failed in &report.failed {
-            warn!("rule not loaded: {failed}");
+            warn!("rule not loaded: {}", rules_cli::chain(failed));
         }
         info!(
             path = %path.display(),

@@ -297,3 +297,41 @@ fn a_full_ring_buffer_is_counted_and_reported() {
         "loss not accounted: {seen} seen, {lost} lost"
     );
 }
+
+#[test]
+fn elastic_rules_run_unchanged_from_their_directory() {
+    if !privileged() {
+        return;
+    }
+    let rules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/detection-rules/linux"
+    );
+    let daemon = Daemon::start(&["--rules", rules]);
+    assert!(
+        daemon.stderr().contains("loaded=222"),
+        "{}",
+        daemon.stderr()
+    );
+    // Elastic's current version of the rule also catches -C.
+    for flag in ["-c", "-C"] {
+        let (pid, _) = run(&["dmesg", flag]);
+        let alert = daemon
+            .wait_alert(pid, WAIT)
+            .unwrap_or_else(|| panic!("no alert for {flag}"));
+        assert_eq!(alert["rule"]["id"], SEED_RULE_ID);
+        let ruleset = alert["rule"]["ruleset"].as_str().expect("ruleset");
+        assert!(
+            ruleset.ends_with("defense_evasion_clear_kernel_ring_buffer.toml"),
+            "{ruleset}"
+        );
+    }
+    let (pid, _) = run(&["ls", "/tmp"]);
+    daemon.wait_event(pid, WAIT).expect("event");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        daemon.alerts(pid).is_empty(),
+        "ls raised {:?}",
+        daemon.alerts(pid)
+    );
+}

@@ -1,0 +1,241 @@
+//! The `monitor rules` commands, and loading rule paths for the daemon.
+//!
+//! - `monitor rules check PATH...` loads rule files and directories and
+//!   prints what loaded, what was skipped (with the reason) and what failed
+//!   (with file:line:column); it exits non-zero only when something failed.
+//! - `monitor rules test --events FILE PATH...` evaluates the rules over ECS
+//!   events read from an NDJSON file, offline, and prints the alerts exactly
+//!   as the daemon's `--output stdout` writes them.
+//!
+//! Not done yet: checking a rule's query against a field schema.
+
+use std::error::Error;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::alert::Alert;
+use crate::output::{AlertSink as _, NdjsonSink};
+use crate::rules::{self, LoadReport, Loaded, RuleSet};
+
+/// Loads each path (a rule file, or a directory read recursively). A path
+/// that does not exist is an error; a file that does not load is reported
+/// in its path's [`LoadReport`] and does not stop the others.
+pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, LoadReport)>> {
+    let mut reports = Vec::with_capacity(paths.len());
+    for path in paths {
+        if !path.exists() {
+            bail!("rule path {} does not exist", path.display());
+        }
+        let report = if path.is_dir() {
+            rules::load_dir(path)
+        } else {
+            let mut report = LoadReport::default();
+            match rules::load_file(path) {
+                Ok(Loaded::Rule(rule)) => report.loaded.push(*rule),
+                Ok(Loaded::Skipped(skipped)) => report.skipped.push(skipped),
+                Err(e) => report.failed.push(e),
+            }
+            report
+        };
+        reports.push((path.clone(), report));
+    }
+    Ok(reports)
+}
+
+/// The rules a command runs: the files given, or the built-in set.
+fn rule_set(paths: &[PathBuf]) -> Result<(RuleSet, usize)> {
+    if paths.is_empty() {
+        return Ok((rules::builtin(), 0));
+    }
+    let mut set = RuleSet::new(Vec::new());
+    let mut failed = 0;
+    for (_, report) in load_paths(paths)? {
+        for error in &report.failed {
+            eprintln!("failed  {}", chain(error));
+        }
+        failed += report.failed.len();
+        set.extend(report.loaded);
+    }
+    Ok((set, failed))
+}
+
+/// `monitor rules check`.
+pub fn check(paths: &[PathBuf], out: &mut impl Write) -> Result<ExitCode> {
+    let (mut loaded, mut skipped, mut failed) = (0, 0, 0);
+    for (_, report) in load_paths(paths)? {
+        for rule in &report.loaded {
+            writeln!(
+                out,
+                "loaded  {}: {} ({})",
+                rule.source, rule.name, rule.rule_id
+            )?;
+        }
+        for rule in &report.skipped {
+            writeln!(
+                out,
+                "skipped {}: {}: {}",
+                rule.source, rule.name, rule.reason
+            )?;
+        }
+        for error in &report.failed {
+            writeln!(out, "failed  {}", chain(error))?;
+        }
+        loaded += report.loaded.len();
+        skipped += report.skipped.len();
+        failed += report.failed.len();
+    }
+    writeln!(out, "{loaded} loaded, {skipped} skipped, {failed} failed")?;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `monitor rules test`: one alert document per line on `out`; events that
+/// are not JSON objects are reported on stderr with their line number, the
+/// others still run, and the exit code says something was wrong.
+pub fn test(events: &Path, paths: &[PathBuf], out: impl Write) -> Result<ExitCode> {
+    let (set, failed_rules) = rule_set(paths)?;
+    let input: Box<dyn BufRead> = if events == Path::new("-") {
+        Box::new(io::stdin().lock())
+    } else {
+        let file = File::open(events).with_context(|| format!("opening {}", events.display()))?;
+        Box::new(BufReader::new(file))
+    };
+    let mut sink = NdjsonSink::new(out);
+    let mut bad_lines = 0;
+    for (index, line) in input.lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", events.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: Value = match serde_json::from_str(&line) {
+            Ok(event @ Value::Object(_)) => event,
+            Ok(_) => {
+                eprintln!("{}:{}: not a JSON object", events.display(), index + 1);
+                bad_lines += 1;
+                continue;
+            }
+            Err(e) => {
+                eprintln!("{}:{}: invalid JSON: {e}", events.display(), index + 1);
+                bad_lines += 1;
+                continue;
+            }
+        };
+        let now = OffsetDateTime::now_utc();
+        for rule in set.matching(&event) {
+            sink.write_alert(&Alert::new(rule, &event, now))?;
+        }
+    }
+    Ok(if bad_lines == 0 && failed_rules == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// An error with its causes, on one line.
+pub fn chain(error: &dyn Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_rules() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = include_str!("../rules/defense_evasion_clear_kernel_ring_buffer.toml");
+        std::fs::write(dir.path().join("good.toml"), good).expect("write");
+        let bad = good.replace("process.name == \"dmesg\"", "process.name == )");
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        std::fs::write(dir.path().join("sub/bad.toml"), bad).expect("write");
+        std::fs::write(
+            dir.path().join("sub/kql.toml"),
+            good.replace("type = \"eql\"", "type = \"query\""),
+        )
+        .expect("write");
+        dir
+    }
+
+    #[test]
+    fn check_lists_every_outcome_and_fails_only_on_failures() {
+        let dir = temp_rules();
+        let mut out = Vec::new();
+        let code = check(&[dir.path().to_owned()], &mut out).expect("check");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert_eq!(code, ExitCode::FAILURE, "{text}");
+        assert!(
+            text.contains("loaded  ") && text.contains("good.toml"),
+            "{text}"
+        );
+        assert!(
+            text.contains("skipped ") && text.contains("not supported"),
+            "{text}"
+        );
+        let failed = text
+            .lines()
+            .find(|l| l.starts_with("failed"))
+            .expect("failed line");
+        assert!(
+            failed.contains("bad.toml:") && failed.contains("expected"),
+            "{failed}"
+        );
+        assert!(text.ends_with("1 loaded, 1 skipped, 1 failed\n"), "{text}");
+
+        let mut out = Vec::new();
+        let good = dir.path().join("good.toml");
+        assert_eq!(check(&[good], &mut out).expect("check"), ExitCode::SUCCESS);
+    }
+
+    #[test]
+    fn a_missing_path_is_an_error() {
+        let err = check(&[PathBuf::from("/nonexistent/rules")], &mut Vec::new()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rule path /nonexistent/rules does not exist"
+        );
+    }
+
+    #[test]
+    fn test_prints_alerts_as_the_daemon_writes_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let events = dir.path().join("events.ndjson");
+        let dmesg = r#"{"event":{"category":["process"],"type":["start"],"action":"exec"},"host":{"os":{"type":"linux"}},"process":{"pid":7,"name":"dmesg","args":["dmesg","-c"]}}"#;
+        let other = dmesg.replace("\"-c\"", "\"-T\"");
+        std::fs::write(&events, format!("{dmesg}\nnot json\n\n{other}\n")).expect("write");
+        let mut out = Vec::new();
+        let code = test(&events, &[], &mut out).expect("test");
+        assert_eq!(
+            code,
+            ExitCode::FAILURE,
+            "the bad line is reported in the exit code"
+        );
+        let lines: Vec<Value> = String::from_utf8(out)
+            .expect("utf-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(lines.len(), 1, "one alert, for dmesg -c only");
+        assert_eq!(lines[0]["event"]["kind"], "alert");
+        assert_eq!(
+            lines[0]["rule"]["id"],
+            "2724808c-ba5d-48b2-86d2-0002103df753"
+        );
+        assert_eq!(lines[0]["process"]["pid"], 7);
+    }
+}
