@@ -2,16 +2,22 @@
 
 mod support;
 
-use std::process::Command;
+use std::process::{Command, Output};
 
 use support::{BINARY, privileged};
 
-fn last_line(stderr: &[u8]) -> String {
-    String::from_utf8_lossy(stderr)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned()
+/// Asserts the run failed with exit code 1 and a last line `error: ...`
+/// holding every needle, and no panic or backtrace; returns that line.
+fn assert_clear_error(out: &Output, needles: &[&str]) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let line = stderr.lines().last().unwrap_or_default().to_owned();
+    assert!(line.starts_with("error: "), "{stderr}");
+    for needle in needles {
+        assert!(line.contains(needle), "{needle:?} missing from: {line}");
+    }
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    line
 }
 
 #[test]
@@ -21,27 +27,11 @@ fn without_privilege_it_says_what_is_missing() {
     }
     // Drop to nobody with no capabilities, as an unprivileged user would run.
     let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
         .args(["--bounding-set=-all", BINARY, "--output", "stdout"])
         .output()
         .expect("run setpriv (util-linux)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let line = last_line(&out.stderr);
-    assert!(line.starts_with("error: "), "{stderr}");
-    assert!(
-        line.contains("permission denied") && line.contains("CAP_BPF"),
-        "{line}"
-    );
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("backtrace"),
-        "{stderr}"
-    );
+    assert_clear_error(&out, &["permission denied", "CAP_BPF"]);
 }
 
 #[test]
@@ -50,19 +40,21 @@ fn missing_btf_names_the_kernel_option() {
         .args(["--btf", "/nonexistent/vmlinux", "--output", "stdout"])
         .output()
         .expect("run the daemon");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let line = last_line(&out.stderr);
-    assert!(line.starts_with("error: "), "{stderr}");
-    assert!(line.contains("CONFIG_DEBUG_INFO_BTF"), "{line}");
+    assert_clear_error(&out, &["CONFIG_DEBUG_INFO_BTF"]);
+}
+
+#[test]
+fn a_missing_rule_path_is_named() {
+    let out = Command::new(BINARY)
+        .args(["--rules", "/nonexistent/rules", "--output", "stdout"])
+        .output()
+        .expect("run the daemon");
+    assert_clear_error(&out, &["/nonexistent/rules", "does not exist"]);
 }
 
 #[test]
 fn bad_arguments_are_usage_errors() {
-    let out = Command::new(BINARY)
-        .args(["--argv-limit", "lots"])
-        .output()
-        .expect("run");
+    let out = Command::new(BINARY).args(["--argv-limit", "lots"]).output().expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--argv-limit"));
 }
