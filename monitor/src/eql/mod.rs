@@ -3,7 +3,10 @@
 //!
 //! [`Query::parse`] reads `<category> where <condition>` (or `any where
 //! <condition>`); [`Query::matches`] tells whether an ECS event, a JSON
-//! object as Elastic's agent writes it, satisfies the query.
+//! object as Elastic's agent writes it, satisfies the query. For a recorded
+//! stream of events, [`Query::parse_with_pipes`] also reads pipes (`| head
+//! 5`, `| tail 5`, `| filter`, `| unique`, `| sort`), and [`Query::run`]
+//! returns the events a search would, in Elasticsearch's order.
 //!
 //! The work is split by stage:
 //!
@@ -11,11 +14,13 @@
 //!   reading string literals with `strings`;
 //! - `parser` and `primary` build the syntax tree (`ast`) by Elasticsearch's
 //!   grammar, compiling `like` patterns (`wildcard`) and `regex` patterns
-//!   (`regex`, matched by `derivative`);
+//!   (`regex`, matched by `derivative`); `pipes` reads the pipes;
 //! - `plan` decides, as Elasticsearch's query translator does, which parts
 //!   run as field queries and which as scripts;
 //! - `eval` runs the plan on an event, with `value` for comparisons and
-//!   `functions` for EQL's functions (and `cidr` for `cidrMatch`).
+//!   `functions` for EQL's functions (and `cidr` for `cidrMatch`);
+//! - `stream` runs a query over many events: it orders them by time
+//!   (`timestamp` reads the dates) and applies the pipes (`pipes`).
 //!
 //! ## Semantics
 //!
@@ -32,10 +37,14 @@
 //! and `not null` is `null`. Literals are converted to the field's type as
 //! Lucene converts them (`user.id == 0` matches `"0"`).
 //!
+//! Pipes belong to searches over many events, not to rules that match one
+//! event at a time: [`Query::parse`], which the daemon uses, rejects them
+//! with a parse error at the `|`.
+//!
 //! Not done yet:
 //!
-//! - `sequence`, `sample` and `join` queries and pipes (`| head`) are
-//!   rejected with a parse error;
+//! - `sequence`, `sample` and `join` queries are rejected with a parse
+//!   error, and so are the `count` and `unique_count` pipes;
 //! - there is no index mapping: a field is simply missing when the event
 //!   lacks it (Elasticsearch rejects a non-optional field its mapping lacks,
 //!   and treats an optional one it lacks as the literal `null`), and field
@@ -54,10 +63,13 @@ mod eval;
 mod functions;
 mod lexer;
 mod parser;
+mod pipes;
 mod plan;
 mod primary;
 mod regex;
+mod stream;
 mod strings;
+mod timestamp;
 mod token;
 mod value;
 mod wildcard;
@@ -68,8 +80,12 @@ mod rule_tests;
 mod tests;
 
 use ast::{FieldPath, Matcher, Seg};
+use parser::Statement;
+use pipes::Pipe;
 use plan::{Cond, FieldPred};
 use value::Literal;
+
+pub use stream::RunOptions;
 
 /// A parsed single-event EQL query, ready to match events.
 #[derive(Debug, Clone)]
@@ -78,6 +94,8 @@ pub struct Query {
     category: Option<String>,
     /// The category check and the condition together.
     cond: Cond,
+    /// Empty unless parsed by [`Query::parse_with_pipes`].
+    pipes: Vec<Pipe>,
 }
 
 /// Why a query did not parse: where, what was there, and what should have been.
@@ -97,8 +115,19 @@ pub struct ParseError {
 impl Query {
     /// Parses a single-event query such as
     /// `process where process.name == "dmesg" and process.args in ("-c", "--clear")`.
+    /// A query with pipes (`| head 5`) is an error here: see
+    /// [`Query::parse_with_pipes`].
     pub fn parse(source: &str) -> Result<Query, ParseError> {
-        let statement = parser::parse(source)?;
+        Self::build(source, parser::parse(source)?)
+    }
+
+    /// Parses a query that may end with pipes, for [`Query::run`] over a
+    /// stream of events: `process where true | tail 3`.
+    pub fn parse_with_pipes(source: &str) -> Result<Query, ParseError> {
+        Self::build(source, parser::parse_piped(source)?)
+    }
+
+    fn build(source: &str, statement: Statement) -> Result<Query, ParseError> {
         let condition = plan::plan(&statement.condition)?;
         let cond = match &statement.category {
             Some(category) => {
@@ -122,7 +151,14 @@ impl Query {
             source: source.to_string(),
             category: statement.category,
             cond,
+            pipes: statement.pipes,
         })
+    }
+
+    /// Whether the query ends with pipes (only [`Query::parse_with_pipes`]
+    /// accepts them).
+    pub fn has_pipes(&self) -> bool {
+        !self.pipes.is_empty()
     }
 
     /// Event category the query is restricted to; `None` for `any where`.
@@ -133,7 +169,8 @@ impl Query {
     /// True when the ECS event (a JSON object with nested objects, e.g.
     /// `{"process":{"name":"dmesg","args":["dmesg","-c"]}}`) matches: its
     /// `event.category` (a string or an array of strings) contains the query's
-    /// category (`any` matches everything), and the condition holds.
+    /// category (`any` matches everything), and the condition holds. Pipes,
+    /// which act on a whole stream, are not applied: use [`Query::run`].
     pub fn matches(&self, event: &serde_json::Value) -> bool {
         self.cond.matches(event)
     }
@@ -148,10 +185,11 @@ impl Query {
         self.cond.pinned_values(field)
     }
 
-    /// The fields the query reads, sorted, each once.
+    /// The fields the query reads (its pipes included), sorted, each once.
     pub fn fields(&self) -> Vec<String> {
         let mut out = Vec::new();
         self.cond.fields(&mut out);
+        self.pipes.iter().for_each(|p| p.fields(&mut out));
         out.sort();
         out.dedup();
         out

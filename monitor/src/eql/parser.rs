@@ -9,14 +9,18 @@
 //! Nesting is limited to [`MAX_DEPTH`] levels so that no query can exhaust
 //! the stack.
 //!
-//! Not done yet: `sequence`, `sample` and `join` queries, pipes (`| head`),
-//! and the Endgame-only `descendant of` family are rejected with an error.
+//! Pipes (`| head 5`) are read by `pipes` when the caller allows them
+//! ([`parse_piped`]); [`parse`], for single-event rules, rejects them.
+//!
+//! Not done yet: `sequence`, `sample` and `join` queries and the
+//! Endgame-only `descendant of` family are rejected with an error.
 
 use std::collections::VecDeque;
 
 use super::ParseError;
 use super::ast::{ArithOp, CmpOp, Expr, Pos};
 use super::lexer::Lexer;
+use super::pipes::Pipe;
 use super::token::{Kw, Sym, Tok, Token};
 
 /// Deepest nesting of parentheses, function calls, `not`s and operators
@@ -29,16 +33,18 @@ pub(crate) struct Statement {
     /// `None` for `any`.
     pub category: Option<String>,
     pub condition: Expr,
+    /// Empty unless parsed by [`parse_piped`].
+    pub pipes: Vec<Pipe>,
 }
 
-/// Parses a whole query.
+/// Parses a whole query without pipes.
 pub(crate) fn parse(src: &str) -> Result<Statement, ParseError> {
-    Parser {
-        lexer: Lexer::new(src),
-        ahead: VecDeque::new(),
-        depth: 0,
-    }
-    .statement()
+    Parser::new(src, false).statement()
+}
+
+/// Parses a whole query, pipes included.
+pub(crate) fn parse_piped(src: &str) -> Result<Statement, ParseError> {
+    Parser::new(src, true).statement()
 }
 
 pub(super) fn error_at(t: &Token, expected: &str) -> ParseError {
@@ -63,6 +69,19 @@ pub(super) struct Parser<'a> {
     lexer: Lexer<'a>,
     ahead: VecDeque<Token>,
     depth: usize,
+    /// Whether pipes may follow the condition.
+    pipes: bool,
+}
+
+impl<'a> Parser<'a> {
+    fn new(src: &'a str, pipes: bool) -> Self {
+        Parser {
+            lexer: Lexer::new(src),
+            ahead: VecDeque::new(),
+            depth: 0,
+            pipes,
+        }
+    }
 }
 
 impl Parser<'_> {
@@ -144,14 +163,26 @@ impl Parser<'_> {
         };
         self.expect(&Tok::Kw(Kw::Where), "where")?;
         let condition = self.expression()?;
-        let t = self.next()?;
-        match t.tok {
-            Tok::Eof => Ok(Statement {
-                category,
-                condition,
-            }),
-            Tok::Sym(Sym::Pipe) => Err(error_at(&t, "end of input (pipes are not supported)")),
-            _ => Err(error_at(&t, "end of input")),
+        let mut pipes = Vec::new();
+        loop {
+            let t = self.next()?;
+            match t.tok {
+                Tok::Eof => {
+                    return Ok(Statement {
+                        category,
+                        condition,
+                        pipes,
+                    });
+                }
+                Tok::Sym(Sym::Pipe) if self.pipes => pipes.push(self.pipe()?),
+                Tok::Sym(Sym::Pipe) => {
+                    let expected = "end of input (a rule matches one event at a time, so pipes \
+                                    such as | head do not apply)";
+                    return Err(error_at(&t, expected));
+                }
+                _ if self.pipes => return Err(error_at(&t, "| or end of input")),
+                _ => return Err(error_at(&t, "end of input")),
+            }
         }
     }
 
@@ -422,7 +453,8 @@ pub(super) mod tests {
             ),
             (
                 "process where a == 1 | head 5",
-                "line 1, column 22: expected end of input (pipes are not supported), found |",
+                "line 1, column 22: expected end of input (a rule matches one event at a time, so \
+                 pipes such as | head do not apply), found |",
             ),
             (
                 "process a == 1",

@@ -66,7 +66,7 @@ fn script(e: Expr) -> Cond {
 }
 
 /// The value of a constant expression.
-fn fold(e: &Expr) -> Literal {
+pub(crate) fn fold(e: &Expr) -> Literal {
     eval(e, &[]).to_lit()
 }
 

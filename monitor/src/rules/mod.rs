@@ -8,10 +8,14 @@
 //! broken (bad TOML, a missing key, an EQL syntax error) become [`RuleError`]s
 //! that point at a line and column in the file.
 //!
-//! Not done yet: rule exceptions, `rule.from`/`interval` scheduling (events
-//! are matched as they arrive), and any index of rules by field value.
+//! A [`RuleSet`] indexes its rules by category and pinned `process.name`
+//! (`index`), so an event is only tested against rules that could match it.
+//!
+//! Not done yet: rule exceptions, and `rule.from`/`interval` scheduling
+//! (events are matched as they arrive).
 
 mod error;
+mod index;
 mod model;
 mod parse;
 
@@ -19,6 +23,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+
+use index::RuleIndex;
 
 pub use error::RuleError;
 pub use model::{
@@ -138,16 +144,20 @@ pub fn builtin() -> RuleSet {
     RuleSet::new(report.loaded)
 }
 
-/// The rules the monitor runs against every event.
+/// The rules the monitor runs against every event, indexed so that an event
+/// is only tested against the rules that could match it.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    index: RuleIndex,
 }
 
 impl RuleSet {
     /// A set holding `rules`, in that order.
     pub fn new(rules: Vec<Rule>) -> Self {
-        RuleSet { rules }
+        let mut set = RuleSet::default();
+        set.extend(rules);
+        set
     }
 
     /// The rules, in load order.
@@ -167,16 +177,30 @@ impl RuleSet {
 
     /// Adds rules at the end, keeping load order.
     pub fn extend(&mut self, rules: impl IntoIterator<Item = Rule>) {
-        self.rules.extend(rules);
+        for rule in rules {
+            self.index.add(self.rules.len(), &rule);
+            self.rules.push(rule);
+        }
     }
 
     /// The rules whose query matches `event`, in load order.
+    ///
+    /// The same rules as testing every rule's query, but only the
+    /// [candidates](RuleSet::candidates) are tested.
     pub fn matching<'a>(&'a self, event: &Value) -> impl Iterator<Item = &'a Rule> {
-        // TODO(#3): index rules by pinned field values (process.name, event.category)
-        // so that an event is only tested against rules that could match it.
-        self.rules
-            .iter()
+        self.candidates(event)
             .filter(move |rule| rule.query.matches(event))
+    }
+
+    /// The rules that the index cannot rule out for `event`, in load order:
+    /// those of the event's categories (and `any where` rules) that pin the
+    /// event's `process.name` or do not pin it at all. Every rule that
+    /// matches is among them.
+    pub fn candidates<'a>(&'a self, event: &Value) -> impl Iterator<Item = &'a Rule> + use<'a> {
+        self.index
+            .candidates(event)
+            .into_iter()
+            .map(|i| &self.rules[i])
     }
 }
 
