@@ -76,8 +76,11 @@ pub mod counter {
     pub const PATH_UNREADABLE: u32 = 2;
     /// Execs the program saw (records written or lost).
     pub const EXECS_SEEN: u32 = 3;
+    /// Execs for which no record could be assembled (a kernel structure
+    /// could not be read): lost, like a full ring buffer.
+    pub const CAPTURE_FAILED: u32 = 4;
     /// Number of counters.
-    pub const COUNT: u32 = 4;
+    pub const COUNT: u32 = 5;
 }
 
 /// Fixed part of an exec record.

@@ -48,7 +48,10 @@ const PATH_MASK: u32 = PATH_MAX as u32 - 1;
 #[btf_tracepoint(function = "sched_process_exec")]
 pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
     count(counter::EXECS_SEEN);
-    let _ = capture(&ctx);
+    if capture(&ctx).is_err() {
+        // No record was written for this exec: it is lost, and counted.
+        count(counter::CAPTURE_FAILED);
+    }
     0
 }
 
@@ -197,6 +200,13 @@ unsafe fn write_path(
                     return unreadable_path(fl);
                 };
                 if mount_parent == mount {
+                    // The namespace's root mount, or an internal one (memfd
+                    // and other anonymous files live on detached dentries
+                    // that are their own parent): a file with no path above
+                    // it is named by its own dentry; `/` itself is not.
+                    if len.read_volatile() == 0 && dentry != mnt_root {
+                        copy_name(dst, len, dentry, off, fl);
+                    }
                     return len.read_volatile();
                 }
                 let Ok(mountpoint) = read::<*const u8>(mount, off.mount_mnt_mountpoint) else {
@@ -206,27 +216,54 @@ unsafe fn write_path(
                 mnt = mount_parent.add(off.mount_mnt as usize);
                 continue;
             }
-            let written = len.read_volatile();
-            if written as usize > PATH_MAX - NAME_MAX {
+            // Stop while a whole name still fits below PATH_MAX, so that the
+            // length never wraps under the mask.
+            if len.read_volatile() as usize > PATH_MAX - 1 - NAME_MAX {
                 break;
             }
-            let Ok(name) = read::<*const u8>(dentry.add(off.dentry_d_name as usize), off.qstr_name)
-            else {
-                return unreadable_path(fl);
-            };
-            let n = bpf_probe_read_kernel_str(
-                dst.add((written & PATH_MASK) as usize) as *mut c_void,
-                NAME_MAX as u32,
-                name.cast(),
-            );
-            if n <= 0 {
-                return unreadable_path(fl);
+            if !copy_name(dst, len, dentry, off, fl) {
+                return 0;
             }
-            len.write_volatile(written + n as u32);
             dentry = parent;
         }
         *fl |= flags::PATH_TRUNCATED;
         len.read_volatile()
+    }
+}
+
+/// Appends the dentry's name, NUL-terminated, at `dst + *len`; false when it
+/// could not be read (the path is then flagged unreadable).
+///
+/// # Safety
+/// As for `write_path`; `*len` must be at most `PATH_MAX - 1 - NAME_MAX`.
+#[inline(always)]
+unsafe fn copy_name(
+    dst: *mut u8,
+    len: *mut u32,
+    dentry: *const u8,
+    off: &KernelOffsets,
+    fl: &mut u32,
+) -> bool {
+    // SAFETY: reads go through the probe-read helpers; the write offset is
+    // masked into the buffer and the copy is at most NAME_MAX bytes.
+    unsafe {
+        let written = len.read_volatile();
+        let Ok(name) = read::<*const u8>(dentry.add(off.dentry_d_name as usize), off.qstr_name)
+        else {
+            unreadable_path(fl);
+            return false;
+        };
+        let n = bpf_probe_read_kernel_str(
+            dst.add((written & PATH_MASK) as usize) as *mut c_void,
+            NAME_MAX as u32,
+            name.cast(),
+        );
+        if n <= 0 {
+            unreadable_path(fl);
+            return false;
+        }
+        len.write_volatile(written + n as u32);
+        true
     }
 }
 

@@ -12,20 +12,16 @@
 //! well under a minute.
 
 use std::hint::black_box;
-use std::path::Path;
+
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use monitor::ecs::EventBuilder;
 use monitor::host::HostInfo;
 use monitor::record::ExecRecord;
+use monitor::reference_data;
 use monitor::rules::{RuleSet, load_dir};
 use serde_json::Value;
-
-const ELASTIC_LINUX: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/detection-rules/linux"
-);
 
 fn host() -> HostInfo {
     HostInfo {
@@ -122,7 +118,7 @@ fn event_mix() -> Vec<Value> {
 }
 
 fn bench_load(c: &mut Criterion) {
-    let dir = Path::new(ELASTIC_LINUX);
+    let dir = &reference_data::dir(reference_data::LINUX_RULES);
     let mut group = c.benchmark_group("load");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(5));
@@ -131,7 +127,7 @@ fn bench_load(c: &mut Criterion) {
 }
 
 fn bench_matching(c: &mut Criterion) {
-    let report = load_dir(Path::new(ELASTIC_LINUX));
+    let report = load_dir(&reference_data::dir(reference_data::LINUX_RULES));
     let set = RuleSet::new(report.loaded);
     let events = event_mix();
 

@@ -33,14 +33,15 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub rules: Vec<PathBuf>,
 
-    /// Bytes of each exec's argument block to capture; longer blocks are cut
-    /// and the event says so.
+    /// Bytes of each exec's argument block to capture (256 to 131072);
+    /// longer blocks are cut and the event says so.
     #[arg(long, value_name = "BYTES", default_value_t = ARGV_LIMIT_DEFAULT,
-          value_parser = clap::value_parser!(u32).range(0..=ARGV_CAPTURE_MAX as i64))]
+          value_parser = clap::value_parser!(u32).range(256..=ARGV_CAPTURE_MAX as i64))]
     pub argv_limit: u32,
 
-    /// Size of the kernel-to-daemon ring buffer in bytes (a power of two,
-    /// a multiple of the page size).
+    /// Size of the kernel-to-daemon ring buffer in bytes: a power of two, a
+    /// multiple of the page size, at most 1 GiB, and room for the largest
+    /// record (64 KiB with the default argv limit).
     #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
     pub ring_buffer_size: u32,
 

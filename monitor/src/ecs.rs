@@ -14,7 +14,9 @@
 //!   capture limit; `process.Ext.args_invalid_utf8` when some argument was
 //!   not UTF-8 and shows U+FFFD in place of its invalid bytes;
 //! - `user.id`/`group.id` are the effective ids, `process.real_user.id` and
-//!   `process.real_group.id` the real ones; ids are strings, as in ECS.
+//!   `process.real_group.id` the real ones, also as Elastic's agent writes
+//!   them in `user.Ext.real.id`/`group.Ext.real.id`; ids are strings, as in
+//!   ECS.
 //!
 //! Events say `event.module: "monitor"` and `event.dataset:
 //! "monitor.process"`: they come from this tool, not from Elastic's agent.
@@ -52,14 +54,18 @@ impl EventBuilder {
     pub fn exec(&mut self, r: &ExecRecord) -> Value {
         self.sequence += 1;
         let mut invalid_utf8 = false;
-        let mut text = |bytes: &[u8]| {
-            let (s, replaced) = lossy(bytes);
-            invalid_utf8 |= replaced;
-            s.into_owned()
-        };
-        let args: Vec<String> = r.args.iter().map(|a| text(a)).collect();
+        let args: Vec<String> = r
+            .args
+            .iter()
+            .map(|a| {
+                let (s, replaced) = lossy(a);
+                invalid_utf8 |= replaced;
+                s.into_owned()
+            })
+            .collect();
+        let text = |bytes: &[u8]| lossy(bytes).0.into_owned();
         let name = text(r.name());
-        let executable = r.executable.as_deref().map(&mut text);
+        let executable = r.executable.as_deref().map(text);
         let thread_name = text(&r.comm);
 
         let mut process = json!({
@@ -108,8 +114,8 @@ impl EventBuilder {
             },
             "host": self.host,
             "process": process,
-            "user": { "id": r.euid.to_string() },
-            "group": { "id": r.egid.to_string() },
+            "user": { "id": r.euid.to_string(), "Ext": { "real": { "id": r.uid.to_string() } } },
+            "group": { "id": r.egid.to_string(), "Ext": { "real": { "id": r.gid.to_string() } } },
         })
     }
 }
@@ -211,6 +217,8 @@ mod tests {
         assert_eq!(p["command_line"], "dmesg -c");
         assert_eq!(p["real_user"]["id"], "1000");
         assert_eq!(doc["user"]["id"], "0");
+        assert_eq!(doc["user"]["Ext"]["real"]["id"], "1000");
+        assert_eq!(doc["group"]["Ext"]["real"]["id"], "1000");
         assert_eq!(p["Ext"]["command_line_truncated"], false);
         assert!(doc["@timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
     }
@@ -234,6 +242,16 @@ mod tests {
         assert_eq!(doc["process"]["args_count"], 5);
         assert_eq!(doc["process"]["Ext"]["command_line_truncated"], true);
         assert_eq!(doc["process"]["Ext"]["args_invalid_utf8"], true);
+    }
+
+    #[test]
+    fn only_arguments_set_the_invalid_utf8_flag() {
+        let mut r = dmesg();
+        r.comm = b"\xc3".to_vec();
+        r.executable = Some(b"/tmp/\xff".to_vec());
+        let doc = EventBuilder::new(&host()).exec(&r);
+        assert_eq!(doc["process"]["executable"], "/tmp/\u{fffd}");
+        assert!(doc["process"]["Ext"].get("args_invalid_utf8").is_none());
     }
 
     #[test]

@@ -28,5 +28,7 @@ pub mod output;
 pub mod pipeline;
 pub mod probe;
 pub mod record;
+#[doc(hidden)]
+pub mod reference_data;
 pub mod rules;
 pub mod rules_cli;

@@ -1,10 +1,12 @@
 //! The honest count of what was lost, and where.
 //!
 //! Two places can lose an exec: the kernel, when the ring buffer has no room
-//! for a record (counted per CPU by the program), and the daemon, when a
-//! record cannot be decoded or an alert cannot be written anywhere. Both are
-//! reported as totals at warn, on a period while they grow and once at exit;
-//! never one line per event.
+//! for a record or the record cannot be assembled (counted per CPU by the
+//! program), and the daemon, when a record cannot be decoded or an output
+//! cannot take an event or an alert. All are reported as totals at warn, on
+//! a period while they grow and once at exit; never one line per event.
+//! Execs delivered with a part missing (argv or path unreadable) are
+//! reported the same way, as degraded.
 
 use tracing::{info, warn};
 
@@ -19,14 +21,16 @@ pub struct DaemonCounters {
     pub decode_errors: u64,
     /// Alerts raised.
     pub alerts: u64,
-    /// Alerts no output accepted (lost).
+    /// Alert copies an output did not write (lost).
     pub alerts_lost: u64,
+    /// Events `--print-events` did not write (lost).
+    pub events_lost: u64,
 }
 
 impl DaemonCounters {
     /// Everything the daemon lost.
     pub fn lost(&self) -> u64 {
-        self.decode_errors + self.alerts_lost
+        self.decode_errors + self.alerts_lost + self.events_lost
     }
 }
 
@@ -35,25 +39,29 @@ impl DaemonCounters {
 pub struct LossReporter {
     last_kernel: u64,
     last_daemon: u64,
+    last_degraded: u64,
 }
 
 impl LossReporter {
     /// Logs the totals at warn if either grew since the last call; returns
     /// whether it logged.
     pub fn periodic(&mut self, kernel: &KernelCounters, daemon: &DaemonCounters) -> bool {
-        let grew = kernel.ringbuf_full > self.last_kernel || daemon.lost() > self.last_daemon;
+        let grew = kernel.lost() > self.last_kernel
+            || daemon.lost() > self.last_daemon
+            || kernel.degraded() > self.last_degraded;
         if grew {
             report(kernel, daemon);
         }
-        self.last_kernel = kernel.ringbuf_full;
+        self.last_kernel = kernel.lost();
         self.last_daemon = daemon.lost();
+        self.last_degraded = kernel.degraded();
         grew
     }
 
     /// Logs the final totals: at warn when anything was lost, at info
     /// otherwise.
     pub fn at_exit(&self, kernel: &KernelCounters, daemon: &DaemonCounters) {
-        if kernel.ringbuf_full > 0 || daemon.lost() > 0 {
+        if kernel.lost() > 0 || daemon.lost() > 0 || kernel.degraded() > 0 {
             report(kernel, daemon);
         }
         info!(
@@ -67,12 +75,17 @@ impl LossReporter {
 
 fn report(kernel: &KernelCounters, daemon: &DaemonCounters) {
     warn!(
-        lost_in_kernel = kernel.ringbuf_full,
+        lost_in_kernel = kernel.lost(),
         lost_in_daemon = daemon.lost(),
+        ring_buffer_full = kernel.ringbuf_full,
+        capture_failed = kernel.capture_failed,
         undecodable_records = daemon.decode_errors,
-        alerts_lost = daemon.alerts_lost,
+        events_not_written = daemon.events_lost,
+        alerts_not_written = daemon.alerts_lost,
+        argv_unreadable = kernel.argv_unreadable,
+        path_unreadable = kernel.path_unreadable,
         execs_seen = kernel.execs_seen,
-        "events lost (totals since start)"
+        "events lost or degraded (totals since start)"
     );
 }
 
@@ -92,5 +105,10 @@ mod tests {
         d.alerts_lost = 1;
         assert!(r.periodic(&k, &d));
         assert_eq!(d.lost(), 1);
+        k.capture_failed = 2;
+        assert!(r.periodic(&k, &d));
+        assert_eq!(k.lost(), 5);
+        k.path_unreadable = 1;
+        assert!(r.periodic(&k, &d), "degraded execs are reported too");
     }
 }

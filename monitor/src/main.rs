@@ -2,19 +2,21 @@
 //! writes an alert when a detection rule matches. See the crate docs of the
 //! `monitor` library for the pieces; this file only puts them in order.
 
+use std::collections::HashSet;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use clap::Parser as _;
 use monitor::{
     btf::KernelBtf,
-    cli::{Cli, Command, RulesCommand},
+    cli::{Cli, Command, Output, RulesCommand},
     host::HostInfo,
-    pipeline::{self, Outputs, Pipeline},
+    output::{Outputs, Routes},
+    pipeline::{self, Pipeline},
     probe::{Probe, ProbeOptions, TRACEPOINT},
-    rules::{self, RuleSet},
+    rules::{self, Rule, RuleSet},
     rules_cli,
 };
 use tracing::{debug, info, warn};
@@ -45,8 +47,19 @@ fn run(cli: Cli) -> Result<()> {
     let host = HostInfo::detect();
     info!(kernel = %host.kernel, "starting on {}", host.hostname);
 
+    let options = ProbeOptions {
+        argv_limit: cli.argv_limit,
+        ring_buffer_bytes: cli.ring_buffer_size,
+    };
+    options.validate()?;
+
     let rules = load_rules(&cli.rules)?;
-    info!(rules = rules.len(), "rules loaded");
+    let on_process = rules.rules().iter().filter(|r| applies_to_exec(r)).count();
+    info!(
+        rules = rules.len(),
+        on_process_events = on_process,
+        "rules loaded"
+    );
 
     let offsets = KernelBtf::open(&cli.btf)?
         .exec_offsets()
@@ -54,10 +67,6 @@ fn run(cli: Cli) -> Result<()> {
     info!(btf = %cli.btf.display(), "kernel structure offsets resolved");
     debug!(?offsets, "offsets");
 
-    let options = ProbeOptions {
-        argv_limit: cli.argv_limit,
-        ring_buffer_bytes: cli.ring_buffer_size,
-    };
     let mut probe = Probe::load(offsets, options)?;
     info!(
         ring_buffer_bytes = options.ring_buffer_bytes,
@@ -70,7 +79,12 @@ fn run(cli: Cli) -> Result<()> {
     probe.attach()?;
     info!(tracepoint = TRACEPOINT, "program attached");
 
-    let outputs = Outputs::new(&cli.outputs(), cli.print_events);
+    let outputs = Outputs::start(Routes {
+        journald: cli.outputs().contains(&Output::Journald),
+        alerts_to_stdout: cli.outputs().contains(&Output::Stdout),
+        events_to_stdout: cli.print_events,
+    })
+    .context("starting the output threads")?;
     let pipeline = Pipeline::new(&host, rules, outputs);
     let interval = std::time::Duration::from_secs(cli.stats_interval);
     tokio::runtime::Builder::new_current_thread()
@@ -90,7 +104,15 @@ fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
         return Ok(rules::builtin());
     }
     let mut set = RuleSet::new(Vec::new());
-    for (path, report) in rules_cli::load_paths(paths)? {
+    let mut ids = HashSet::new();
+    for (path, mut report) in rules_cli::load_paths(paths)? {
+        report.loaded.retain(|rule| {
+            let first = ids.insert(rule.rule_id.clone());
+            if !first {
+                warn!(rule_id = %rule.rule_id, source = %rule.source, "duplicate rule id; the first one loaded is kept");
+            }
+            first
+        });
         for skipped in &report.skipped {
             debug!(rule = %skipped.name, reason = %skipped.reason, "rule skipped");
         }
@@ -106,7 +128,20 @@ fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
         );
         set.extend(report.loaded);
     }
+    if set.is_empty() {
+        bail!("no runnable rule in {}", display_paths(paths));
+    }
     Ok(set)
+}
+
+/// Whether a rule can match the exec events the daemon produces today.
+fn applies_to_exec(rule: &Rule) -> bool {
+    matches!(rule.query.category(), None | Some("process"))
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(", ")
 }
 
 /// Structured logs on stderr (journald picks them up under systemd);

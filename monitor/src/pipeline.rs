@@ -1,20 +1,22 @@
 //! The daemon's event loop: records in, events and alerts out.
 //!
 //! One task reads the ring buffer when the kernel signals data, and for each
-//! record decodes it, builds the ECS event, evaluates the rules and writes
-//! the alerts, in order, before taking the next record. There is no queue
-//! between those steps, so nothing can be dropped between them: a record is
-//! either delivered or counted (undecodable, or an alert no output took).
+//! record decodes it, builds the ECS event, evaluates the rules and queues
+//! the alerts for the outputs, in order, before taking the next record. The
+//! outputs write on threads of their own (see `output`), so a stalled reader
+//! of standard output or a stalled journald never stops the capture; what
+//! they cannot take is counted. A record is delivered or counted: never
+//! dropped without a count.
 //!
 //! Not done yet: reloading rules on SIGHUP, metrics, systemd notification.
 
-use std::io::{self, Stderr, Stdout};
+use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use aya::maps::{MapData, RingBuf};
-use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -22,106 +24,13 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, info, warn};
 
 use crate::alert::Alert;
-use crate::cli::Output;
 use crate::ecs::EventBuilder;
 use crate::host::HostInfo;
 use crate::loss::{DaemonCounters, LossReporter};
-use crate::output::{AlertSink as _, EventSink as _, JournalSink, NdjsonSink};
+use crate::output::Outputs;
 use crate::probe::Probe;
 use crate::record::ExecRecord;
 use crate::rules::RuleSet;
-
-/// Where alerts and events go, with the journald fallback.
-pub struct Outputs {
-    journal: Option<Journal>,
-    stdout: NdjsonSink<Stdout>,
-    alerts_to_stdout: bool,
-    events_to_stdout: bool,
-    stderr: NdjsonSink<Stderr>,
-}
-
-/// The journald output and whether it is currently failing.
-struct Journal {
-    sink: Option<JournalSink>,
-    failing: bool,
-}
-
-impl Outputs {
-    pub fn new(outputs: &[Output], print_events: bool) -> Self {
-        let journal = outputs.contains(&Output::Journald).then(|| {
-            let sink = JournalSink::new()
-                .inspect_err(|e| warn!("{e}; alerts go to stderr until journald is back"))
-                .ok();
-            Journal {
-                failing: sink.is_none(),
-                sink,
-            }
-        });
-        Self {
-            journal,
-            stdout: NdjsonSink::new(io::stdout()),
-            alerts_to_stdout: outputs.contains(&Output::Stdout),
-            events_to_stdout: print_events,
-            stderr: NdjsonSink::new(io::stderr()),
-        }
-    }
-
-    /// Writes an alert everywhere it should go; false when no output took it.
-    fn alert(&mut self, alert: &Alert) -> bool {
-        let mut delivered = false;
-        if let Some(journal) = &mut self.journal {
-            delivered |= journal.write(alert, &mut self.stderr);
-        }
-        if self.alerts_to_stdout {
-            match self.stdout.write_alert(alert) {
-                Ok(()) => delivered = true,
-                Err(e) => debug!(error = %e, "alert not written to stdout"),
-            }
-        }
-        delivered
-    }
-
-    fn event(&mut self, event: &Value) {
-        if self.events_to_stdout
-            && let Err(e) = self.stdout.write_event(event)
-        {
-            debug!(error = %e, "event not written to stdout");
-        }
-    }
-}
-
-impl Journal {
-    /// Tries journald (reopening it if it was missing); on failure writes
-    /// the alert to stderr and says so once per outage.
-    fn write(&mut self, alert: &Alert, stderr: &mut NdjsonSink<Stderr>) -> bool {
-        if self.sink.is_none() {
-            self.sink = JournalSink::new().ok();
-        }
-        let result = match &mut self.sink {
-            Some(sink) => sink.write_alert(alert),
-            None => Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                "journald socket missing",
-            )),
-        };
-        match result {
-            Ok(()) => {
-                if self.failing {
-                    info!("journald accepts alerts again");
-                    self.failing = false;
-                }
-                true
-            }
-            Err(e) => {
-                if !self.failing {
-                    warn!(error = %e, "journald refused an alert; alerts go to stderr until it is back");
-                    self.failing = true;
-                }
-                stderr.write_alert(alert).is_ok()
-            }
-        }
-    }
-}
 
 /// Turns records into events and alerts.
 pub struct Pipeline {
@@ -156,16 +65,24 @@ impl Pipeline {
         self.outputs.event(&event);
         let now = OffsetDateTime::now_utc();
         for rule in self.rules.matching(&event) {
-            let alert = Alert::new(rule, &event, now);
             self.counters.alerts += 1;
-            if !self.outputs.alert(&alert) {
-                self.counters.alerts_lost += 1;
-            }
+            self.outputs.alert(&Alert::new(rule, &event, now));
         }
     }
 
+    /// The daemon's totals so far, the outputs' losses included.
     pub fn counters(&self) -> DaemonCounters {
-        self.counters
+        let loss = self.outputs.loss();
+        DaemonCounters {
+            alerts_lost: loss.alerts.load(Ordering::Relaxed),
+            events_lost: loss.events.load(Ordering::Relaxed),
+            ..self.counters
+        }
+    }
+
+    /// Lets the outputs drain, briefly, and stops them.
+    pub fn close(self) {
+        self.outputs.close();
     }
 }
 
@@ -235,7 +152,10 @@ pub async fn run(
         pipeline.handle(&item);
     }
     let kernel = probe.counters().context("reading the kernel's counters")?;
-    reporter.at_exit(&kernel, &pipeline.counters());
     drop(probe);
+    let counters = pipeline.counters();
+    pipeline.close();
+    // Counted again: closing may have found more that could not be written.
+    reporter.at_exit(&kernel, &counters);
     Ok(())
 }

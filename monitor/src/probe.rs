@@ -34,6 +34,44 @@ pub struct ProbeOptions {
     pub ring_buffer_bytes: u32,
 }
 
+/// Largest ring buffer accepted.
+pub const RING_BUFFER_MAX: u32 = 1 << 30;
+
+impl ProbeOptions {
+    /// Largest record the program can write with these options.
+    pub fn max_record(&self) -> u32 {
+        (std::mem::size_of::<monitor_common::ExecHeader>() + 2 * monitor_common::PATH_MAX) as u32
+            + self.argv_limit
+    }
+
+    /// Checks the options against the build's limits and each other: the
+    /// ring buffer must be a power of two, a multiple of the page size, at
+    /// most 1 GiB, and able to hold the largest record.
+    pub fn validate(&self) -> Result<(), ProbeError> {
+        if self.argv_limit as usize > ARGV_CAPTURE_MAX {
+            return Err(ProbeError::ArgvLimit(self.argv_limit));
+        }
+        let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .unwrap_or(4096) as u32;
+        let size = self.ring_buffer_bytes;
+        // The ring buffer adds an 8-byte header to every record.
+        let least = (self.max_record() + 8).next_power_of_two().max(page);
+        if !size.is_power_of_two() || !size.is_multiple_of(page) || size > RING_BUFFER_MAX {
+            return Err(ProbeError::RingBufferSize(size));
+        }
+        if size < least {
+            return Err(ProbeError::RingBufferTooSmall {
+                size,
+                least,
+                argv_limit: self.argv_limit,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Why the program could not be loaded or attached.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -43,8 +81,20 @@ pub enum ProbeError {
     Permission(#[source] anyhow::Error),
     #[error("argv limit {0} is above the build's ceiling of {ARGV_CAPTURE_MAX} bytes")]
     ArgvLimit(u32),
-    #[error("ring buffer size {0} must be a power of two and a multiple of the page size")]
+    #[error(
+        "ring buffer size {0} must be a power of two, a multiple of the page size, and at most \
+         1 GiB"
+    )]
     RingBufferSize(u32),
+    #[error(
+        "a ring buffer of {size} bytes cannot hold one record with an argv limit of \
+         {argv_limit} bytes; use at least {least}"
+    )]
+    RingBufferTooSmall {
+        size: u32,
+        least: u32,
+        argv_limit: u32,
+    },
     #[error(
         "this kernel ({0}) is too old: the monitor needs Linux 5.8 or newer (BPF ring buffer, \
          BTF tracepoints)"
@@ -71,23 +121,28 @@ pub struct KernelCounters {
     pub argv_unreadable: u64,
     /// Execs whose executable path could not be read.
     pub path_unreadable: u64,
+    /// Execs for which no record could be assembled.
+    pub capture_failed: u64,
+}
+
+impl KernelCounters {
+    /// Execs lost in the kernel, whatever the reason.
+    pub fn lost(&self) -> u64 {
+        self.ringbuf_full + self.capture_failed
+    }
+
+    /// Execs delivered with a part missing (argv or path unreadable).
+    pub fn degraded(&self) -> u64 {
+        self.argv_unreadable + self.path_unreadable
+    }
 }
 
 impl Probe {
     /// Loads the program into the kernel (the verifier runs here).
     pub fn load(offsets: KernelOffsets, options: ProbeOptions) -> Result<Self, ProbeError> {
         check_kernel_version()?;
-        if options.argv_limit as usize > ARGV_CAPTURE_MAX {
-            return Err(ProbeError::ArgvLimit(options.argv_limit));
-        }
-        let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-            .ok()
-            .flatten()
-            .unwrap_or(4096) as u32;
+        options.validate()?;
         let size = options.ring_buffer_bytes;
-        if !size.is_power_of_two() || !size.is_multiple_of(page) {
-            return Err(ProbeError::RingBufferSize(size));
-        }
         let cpus = aya::util::nr_cpus()
             .map_err(|(what, e)| classify(anyhow::Error::new(e).context(what)))?;
         let config = ProbeConfig {
@@ -156,6 +211,7 @@ impl Probe {
             ringbuf_full: total(counter::RINGBUF_FULL)?,
             argv_unreadable: total(counter::ARGV_UNREADABLE)?,
             path_unreadable: total(counter::PATH_UNREADABLE)?,
+            capture_failed: total(counter::CAPTURE_FAILED)?,
         })
     }
 }
@@ -190,4 +246,43 @@ fn check_kernel_version() -> Result<(), ProbeError> {
         return Err(ProbeError::OldKernel(release));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(argv_limit: u32, ring_buffer_bytes: u32) -> ProbeOptions {
+        ProbeOptions {
+            argv_limit,
+            ring_buffer_bytes,
+        }
+    }
+
+    #[test]
+    fn ring_buffer_sizes_are_checked() {
+        assert!(options(32 * 1024, 8 << 20).validate().is_ok());
+        assert!(matches!(
+            options(32 * 1024, 3 << 20).validate(),
+            Err(ProbeError::RingBufferSize(_))
+        ));
+        assert!(matches!(
+            options(32 * 1024, 2 << 30).validate(),
+            Err(ProbeError::RingBufferSize(_))
+        ));
+        let err = options(32 * 1024, 4096).validate().unwrap_err();
+        assert!(
+            matches!(err, ProbeError::RingBufferTooSmall { least: 65536, .. }),
+            "{err}"
+        );
+        assert!(options(2048, 16384).validate().is_ok());
+    }
+
+    #[test]
+    fn argv_limit_above_the_ceiling_is_refused() {
+        let err = options(ARGV_CAPTURE_MAX as u32 + 1, 8 << 20)
+            .validate()
+            .unwrap_err();
+        assert!(matches!(err, ProbeError::ArgvLimit(_)));
+    }
 }

@@ -88,7 +88,8 @@ impl ExecRecord {
         let (filename, rest) = rest.split_at(filename_len);
         let argv = &rest[..argv_len];
 
-        let path_unreadable = h.flags & flags::PATH_UNREADABLE != 0;
+        let path_unreadable = h.flags & flags::PATH_UNREADABLE != 0 || path.is_empty();
+        let path_truncated = h.flags & flags::PATH_TRUNCATED != 0;
         Ok(Self {
             boot_ns: h.boot_ns,
             pid: h.tgid,
@@ -99,8 +100,8 @@ impl ExecRecord {
             euid: h.euid,
             egid: h.egid,
             comm: until_nul(&h.comm[..COMM_LEN]).to_vec(),
-            executable: (!path_unreadable).then(|| join_components(path)),
-            executable_truncated: h.flags & flags::PATH_TRUNCATED != 0,
+            executable: (!path_unreadable).then(|| join_components(path, path_truncated)),
+            executable_truncated: path_truncated,
             filename: filename.to_vec(),
             args: split_argv(argv),
             argc: h.argc,
@@ -124,8 +125,10 @@ fn until_nul(bytes: &[u8]) -> &[u8] {
 }
 
 /// Joins leaf-first NUL-terminated components into an absolute path:
-/// `dmesg\0bin\0usr\0` becomes `/usr/bin/dmesg`; no components is `/`.
-pub fn join_components(block: &[u8]) -> Vec<u8> {
+/// `dmesg\0bin\0usr\0` becomes `/usr/bin/dmesg`; no components is `/`. When
+/// the kernel stopped before the root (`truncated`), the path starts with
+/// `...` instead, so that it cannot pass for a shorter absolute path.
+pub fn join_components(block: &[u8], truncated: bool) -> Vec<u8> {
     let mut parts: Vec<&[u8]> = block.split(|&b| b == 0).collect();
     // The block ends with a NUL, which leaves one empty piece at the end.
     if parts.last().is_some_and(|p| p.is_empty()) {
@@ -134,7 +137,10 @@ pub fn join_components(block: &[u8]) -> Vec<u8> {
     if parts.is_empty() {
         return b"/".to_vec();
     }
-    let mut path = Vec::with_capacity(block.len() + 1);
+    let mut path = Vec::with_capacity(block.len() + 4);
+    if truncated {
+        path.extend_from_slice(b"...");
+    }
     for part in parts.iter().rev() {
         path.push(b'/');
         path.extend_from_slice(part);
@@ -237,9 +243,35 @@ mod tests {
 
     #[test]
     fn path_components_join_leaf_last() {
-        assert_eq!(join_components(b"true\0bin\0usr\0"), b"/usr/bin/true");
-        assert_eq!(join_components(b""), b"/");
-        assert_eq!(join_components(b"init\0"), b"/init");
+        assert_eq!(
+            join_components(b"true\0bin\0usr\0", false),
+            b"/usr/bin/true"
+        );
+        assert_eq!(join_components(b"", false), b"/");
+        assert_eq!(join_components(b"init\0", false), b"/init");
+        assert_eq!(join_components(b"dmesg\0deep\0", true), b".../deep/dmesg");
+    }
+
+    #[test]
+    fn a_truncated_path_keeps_the_file_name() {
+        let bytes = record(
+            flags::PATH_TRUNCATED,
+            b"dmesg\0z\0",
+            b"./dmesg",
+            b"dmesg\0-c\0",
+        );
+        let r = ExecRecord::decode(&bytes).expect("decode");
+        assert!(r.executable_truncated);
+        assert_eq!(r.executable.as_deref(), Some(&b".../z/dmesg"[..]));
+        assert_eq!(r.name(), b"dmesg");
+    }
+
+    #[test]
+    fn an_empty_path_falls_back_to_the_exec_name() {
+        let bytes = record(0, b"", b"/usr/bin/dmesg", b"dmesg\0");
+        let r = ExecRecord::decode(&bytes).expect("decode");
+        assert_eq!(r.executable, None);
+        assert_eq!(r.name(), b"dmesg");
     }
 
     #[test]

@@ -8,21 +8,19 @@
 //! (the daemon does not fill it yet).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+
 use std::sync::OnceLock;
 
+use monitor::reference_data;
 use monitor::rules::{Rule, RuleSet, load_dir};
 use serde_json::{Value, json};
-
-const ELASTIC_LINUX: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/detection-rules/linux"
-);
 
 /// The loaded rules, shared by the tests.
 fn rules() -> &'static RuleSet {
     static RULES: OnceLock<RuleSet> = OnceLock::new();
-    RULES.get_or_init(|| RuleSet::new(load_dir(Path::new(ELASTIC_LINUX)).loaded))
+    RULES.get_or_init(|| {
+        RuleSet::new(load_dir(&reference_data::dir(reference_data::LINUX_RULES)).loaded)
+    })
 }
 
 fn rule(rule_id: &str) -> &'static Rule {
@@ -80,7 +78,7 @@ fn bash_child(executable: &str, argv: &[&str]) -> Value {
 
 #[test]
 fn every_linux_rule_loads_or_is_skipped_with_a_reason() {
-    let report = load_dir(Path::new(ELASTIC_LINUX));
+    let report = load_dir(&reference_data::dir(reference_data::LINUX_RULES));
     let failed: Vec<String> = report.failed.iter().map(ToString::to_string).collect();
     assert!(failed.is_empty(), "{failed:#?}");
     assert_eq!(report.total(), 363);

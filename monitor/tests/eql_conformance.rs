@@ -23,7 +23,6 @@ use monitor::eql::{Query, RunOptions};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/eql-conformance");
 const KNOWN_FAILURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/eql_known_failures.toml");
 
 /// A spec file, the data it runs on, and the field that identifies events.
@@ -80,8 +79,9 @@ struct KnownFailure {
 }
 
 fn read(relative: &str) -> String {
-    let path = format!("{FIXTURES}/{relative}");
-    fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    let path =
+        monitor::reference_data::dir(monitor::reference_data::EQL_CONFORMANCE).join(relative);
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// `timestamp` is a Windows FILETIME (100 ns ticks since 1601); the loader

@@ -16,7 +16,10 @@ fn assert_clear_error(out: &Output, needles: &[&str]) -> String {
     for needle in needles {
         assert!(line.contains(needle), "{needle:?} missing from: {line}");
     }
-    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
     line
 }
 
@@ -27,7 +30,12 @@ fn without_privilege_it_says_what_is_missing() {
     }
     // Drop to nobody with no capabilities, as an unprivileged user would run.
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .args(["--bounding-set=-all", BINARY, "--output", "stdout"])
         .output()
         .expect("run setpriv (util-linux)");
@@ -54,7 +62,10 @@ fn a_missing_rule_path_is_named() {
 
 #[test]
 fn bad_arguments_are_usage_errors() {
-    let out = Command::new(BINARY).args(["--argv-limit", "lots"]).output().expect("run");
+    let out = Command::new(BINARY)
+        .args(["--argv-limit", "lots"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--argv-limit"));
 }

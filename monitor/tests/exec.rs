@@ -266,9 +266,9 @@ fn a_full_ring_buffer_is_counted_and_reported() {
     if !privileged() {
         return;
     }
-    // One page of ring buffer and 3 KiB per record: two execs between reads
-    // already overflow it.
-    let daemon = Daemon::start(&["--ring-buffer-size", "4096"]);
+    // The smallest ring buffer a 2 KiB argv limit allows (16 KiB) and about
+    // 2 KiB per record: a few execs between reads overflow it.
+    let daemon = Daemon::start(&["--ring-buffer-size", "16384", "--argv-limit", "2048"]);
     let marker = format!("storm-{}", support::rand_suffix());
     let padding = "p".repeat(3000);
     let total = 400;
@@ -291,7 +291,7 @@ fn a_full_ring_buffer_is_counted_and_reported() {
         .max()
         .unwrap_or_else(|| panic!("no loss report in the log:\n{log}"));
     eprintln!("{seen} of {total} storm execs delivered, {lost} records lost in the kernel");
-    assert!(lost > 0, "a 4 KiB ring buffer under a storm lost nothing?");
+    assert!(lost > 0, "a 16 KiB ring buffer under a storm lost nothing?");
     assert!(
         seen as u64 + lost >= total,
         "loss not accounted: {seen} seen, {lost} lost"
@@ -303,11 +303,8 @@ fn elastic_rules_run_unchanged_from_their_directory() {
     if !privileged() {
         return;
     }
-    let rules = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/detection-rules/linux"
-    );
-    let daemon = Daemon::start(&["--rules", rules]);
+    let rules = monitor::reference_data::dir(monitor::reference_data::LINUX_RULES);
+    let daemon = Daemon::start(&["--rules", rules.to_str().expect("utf-8 path")]);
     assert!(
         daemon.stderr().contains("loaded=222"),
         "{}",
@@ -334,4 +331,54 @@ fn elastic_rules_run_unchanged_from_their_directory() {
         "ls raised {:?}",
         daemon.alerts(pid)
     );
+}
+
+#[test]
+fn a_path_deeper_than_the_walk_keeps_its_name_and_is_flagged() {
+    if !privileged() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(&[]);
+    // 17 directories of 250 bytes: more than PATH_MAX in all, so the path
+    // can only be reached step by step, and the kernel's walk must stop.
+    let marker = format!("deep-{}", support::rand_suffix());
+    let step = "d".repeat(250);
+    let script = format!(
+        "import os, shutil\n\
+         for _ in range(17):\n    os.mkdir({step:?}); os.chdir({step:?})\n\
+         shutil.copy('/bin/true', 'true'); os.execv('./true', ['true', {marker:?}])"
+    );
+    let (_, status) = run_in(&["python3", "-c", &script], Some(dir.path()));
+    assert!(status.success(), "the deep exec itself failed");
+    let event = daemon
+        .wait_document(WAIT, |d| d["process"]["args"][1] == marker.as_str())
+        .expect("event for the deep exec");
+    assert_eq!(event["process"]["name"], "true");
+    assert_eq!(event["process"]["Ext"]["executable_truncated"], true);
+    let executable = event["process"]["executable"].as_str().expect("executable");
+    assert!(
+        executable.starts_with(".../") && executable.ends_with("/true"),
+        "{executable}"
+    );
+}
+
+#[test]
+fn a_program_run_from_memory_is_named_by_its_memfd() {
+    if !privileged() {
+        return;
+    }
+    let daemon = Daemon::start(&[]);
+    let marker = format!("memfd-{}", support::rand_suffix());
+    let script = format!(
+        "import os; fd = os.memfd_create('memtrue'); \
+         os.write(fd, open('/bin/true', 'rb').read()); \
+         os.execve(fd, ['memtrue', {marker:?}], {{}})"
+    );
+    run(&["python3", "-c", &script]);
+    let event = daemon
+        .wait_document(WAIT, |d| d["process"]["args"][1] == marker.as_str())
+        .expect("event for the memfd exec");
+    assert_eq!(event["process"]["name"], "memfd:memtrue");
+    assert_eq!(event["process"]["executable"], "/memfd:memtrue");
 }

@@ -34,12 +34,9 @@ fn escape_into(out: &mut String, text: &str) -> bool {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
-            '\u{2028}'
-            | '\u{2029}'
-            | '\u{200e}'
-            | '\u{200f}'
-            | '\u{202a}'..='\u{202e}'
-            | '\u{2066}'..='\u{2069}' => out.push_str(&format!("\\u{{{:04x}}}", u32::from(c))),
+            c if is_invisible_format(c) => {
+                out.push_str(&format!("\\u{{{:04x}}}", u32::from(c)));
+            }
             c => {
                 out.push(c);
                 continue;
@@ -48,6 +45,23 @@ fn escape_into(out: &mut String, text: &str) -> bool {
         escaped = true;
     }
     escaped
+}
+
+/// Characters that show nothing, or reorder or break what a terminal shows:
+/// line and paragraph separators, bidirectional controls, zero-width
+/// characters and other invisible format characters.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}'
+            | '\u{061c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+    )
 }
 
 /// The arguments of `process.args`, escaped with [`escape_arg`] and joined by spaces.

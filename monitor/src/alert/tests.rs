@@ -251,3 +251,15 @@ fn timestamps_are_utc_with_nanoseconds() {
     assert_eq!(rfc3339_nanos(local), "2025-01-02T01:04:05.500000000Z");
     assert_eq!(rfc3339_nanos(now()), "2025-03-20T12:34:56.000000789Z");
 }
+
+#[test]
+fn invisible_format_characters_are_escaped() {
+    for c in ['\u{061c}', '\u{200b}', '\u{feff}', '\u{00ad}', '\u{2060}'] {
+        let escaped = escape_arg(&format!("a{c}b"));
+        assert!(!escaped.contains(c), "{c:?} left raw in {escaped}");
+        assert!(
+            escaped.contains(&format!("\\u{{{:04x}}}", u32::from(c))),
+            "{escaped}"
+        );
+    }
+}

@@ -80,14 +80,12 @@ fn query_is_shareable() {
 }
 
 fn rules_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/detection-rules/linux")
+    crate::reference_data::dir(crate::reference_data::LINUX_RULES)
 }
 
 /// The EQL query of every rule file, with the file name.
 fn eql_rules() -> Vec<(String, String)> {
-    let Ok(dir) = std::fs::read_dir(rules_dir()) else {
-        return Vec::new();
-    };
+    let dir = std::fs::read_dir(rules_dir()).expect("read the rules directory");
     let mut out = Vec::new();
     for entry in dir.flatten() {
         let path = entry.path();

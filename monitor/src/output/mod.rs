@@ -8,6 +8,7 @@
 //! Not done yet: rate limiting or batching of alerts, and sinks other than
 //! journald and a byte stream (syslog, files with rotation, HTTP).
 
+mod dispatch;
 mod journal;
 mod stdout;
 
@@ -17,6 +18,7 @@ use serde_json::Value;
 
 use crate::alert::Alert;
 
+pub use dispatch::{OutputLoss, Outputs, Routes};
 pub use journal::{JournalSink, SYSLOG_IDENTIFIER, journal_fields};
 pub use stdout::NdjsonSink;
 

@@ -2,16 +2,9 @@
 //! shaped, and the index against testing every rule, over Elastic's Linux
 //! rules and a few hundred generated events.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
 use super::super::{Loaded, Rule, RuleSet, load_dir, load_str};
-
-const ELASTIC_LINUX: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/detection-rules/linux"
-);
 
 /// A rule named `name` running `query`.
 fn rule(name: &str, query: &str) -> Rule {
@@ -190,7 +183,9 @@ fn synthetic_event(rng: &mut Rng, words: &[Vec<String>; 4]) -> Value {
 
 #[test]
 fn index_agrees_with_testing_every_rule_on_elastic_rules() {
-    let report = load_dir(Path::new(ELASTIC_LINUX));
+    let report = load_dir(&crate::reference_data::dir(
+        crate::reference_data::LINUX_RULES,
+    ));
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(report.loaded.len(), 222);
     let words = [
