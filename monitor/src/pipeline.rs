@@ -80,9 +80,16 @@ impl Pipeline {
         }
     }
 
-    /// Lets the outputs drain, briefly, and stops them.
-    pub fn close(self) {
+    /// Lets the outputs drain, briefly, stops them, and returns the final
+    /// totals (what the outputs could not write by then included).
+    pub fn close(self) -> DaemonCounters {
+        let loss = self.outputs.loss();
         self.outputs.close();
+        DaemonCounters {
+            alerts_lost: loss.alerts.load(Ordering::Relaxed),
+            events_lost: loss.events.load(Ordering::Relaxed),
+            ..self.counters
+        }
     }
 }
 
@@ -153,9 +160,7 @@ pub async fn run(
     }
     let kernel = probe.counters().context("reading the kernel's counters")?;
     drop(probe);
-    let counters = pipeline.counters();
-    pipeline.close();
-    // Counted again: closing may have found more that could not be written.
+    let counters = pipeline.close();
     reporter.at_exit(&kernel, &counters);
     Ok(())
 }

@@ -69,3 +69,29 @@ fn bad_arguments_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--argv-limit"));
 }
+
+#[test]
+fn rules_that_all_fail_to_load_stop_the_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("broken.toml"), "[rule\nname = ").expect("write");
+    let out = Command::new(BINARY)
+        .args(["--output", "stdout", "--rules"])
+        .arg(dir.path())
+        .output()
+        .expect("run the daemon");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("broken.toml:1:"),
+        "the failure names file:line: {stderr}"
+    );
+    assert_clear_error(&out, &["no runnable rule"]);
+}
+
+#[test]
+fn a_ring_buffer_too_small_for_one_record_is_refused() {
+    let out = Command::new(BINARY)
+        .args(["--output", "stdout", "--ring-buffer-size", "4096"])
+        .output()
+        .expect("run the daemon");
+    assert_clear_error(&out, &["cannot hold one record", "65536"]);
+}

@@ -382,3 +382,68 @@ fn a_program_run_from_memory_is_named_by_its_memfd() {
     assert_eq!(event["process"]["name"], "memfd:memtrue");
     assert_eq!(event["process"]["executable"], "/memfd:memtrue");
 }
+
+#[test]
+fn a_stalled_stdout_reader_costs_events_not_the_daemon() {
+    if !privileged() {
+        return;
+    }
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    // stdout is a pipe nobody reads: it fills after a few dozen events.
+    let mut child = Command::new(support::BINARY)
+        .args(["--output", "stdout", "--print-events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !log.contains("program attached") {
+        assert!(Instant::now() < deadline, "not attached:\n{log}");
+        if let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) {
+            log.push_str(&line);
+            log.push('\n');
+        }
+    }
+    let long = "x".repeat(4000);
+    run(&[
+        "sh",
+        "-c",
+        &format!("for i in $(seq 300); do /bin/true {long}; done"),
+    ]);
+
+    let stopped = Instant::now();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(10),
+            "SIGTERM ignored while stdout is stalled"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    eprintln!("stopped in {:?}", stopped.elapsed());
+    assert_eq!(status.code(), Some(0), "{log}");
+    let not_written: u64 = log
+        .lines()
+        .filter_map(|l| l.split("events_not_written=").nth(1))
+        .filter_map(|v| v.split_whitespace().next()?.parse().ok())
+        .max()
+        .unwrap_or_else(|| panic!("events not written are not reported:\n{log}"));
+    assert!(not_written > 0, "{log}");
+}

@@ -65,7 +65,13 @@ fn run(cli: Cli) -> Result<()> {
             check(status, "monitor")
         }
         Task::Test { args } => {
-            let mut test = vec!["test", "--workspace", "--exclude", "monitor-ebpf", "--no-fail-fast"];
+            let mut test = vec![
+                "test",
+                "--workspace",
+                "--exclude",
+                "monitor-ebpf",
+                "--no-fail-fast",
+            ];
             test.extend(args.iter().map(String::as_str));
             cargo(&test)
         }

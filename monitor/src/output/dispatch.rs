@@ -45,6 +45,42 @@ pub struct OutputLoss {
     pub alerts: AtomicU64,
     /// Events `--print-events` did not write.
     pub events: AtomicU64,
+    /// Alert copies queued and not yet written.
+    pending_alerts: AtomicU64,
+    /// Events queued and not yet written.
+    pending_events: AtomicU64,
+}
+
+impl OutputLoss {
+    fn counters(&self, is_alert: bool) -> (&AtomicU64, &AtomicU64) {
+        if is_alert {
+            (&self.alerts, &self.pending_alerts)
+        } else {
+            (&self.events, &self.pending_events)
+        }
+    }
+
+    /// One more item waits in a queue.
+    fn queued(&self, is_alert: bool) {
+        self.counters(is_alert).1.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An item left its queue: written, or lost when `lost`.
+    fn done(&self, is_alert: bool, lost: bool) {
+        let (lost_count, pending) = self.counters(is_alert);
+        pending.fetch_sub(1, Ordering::Relaxed);
+        if lost {
+            lost_count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Everything still queued is lost (an output was abandoned at exit).
+    fn abandon_pending(&self) {
+        for is_alert in [true, false] {
+            let (lost, pending) = self.counters(is_alert);
+            lost.fetch_add(pending.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
 }
 
 /// The output threads and their queues.
@@ -93,10 +129,12 @@ impl Outputs {
 
     /// Queues an alert for every output it goes to.
     pub fn alert(&self, alert: &Alert) {
-        if let Some(journal) = &self.journal
-            && !journal.send(alert.clone())
-        {
-            self.loss.alerts.fetch_add(1, Ordering::Relaxed);
+        if let Some(journal) = &self.journal {
+            // Counted before the send, so the writer never sees it negative.
+            self.loss.queued(true);
+            if !journal.send(alert.clone()) {
+                self.loss.done(true, true);
+            }
         }
         if self.routes.alerts_to_stdout {
             self.line(&alert.document, true);
@@ -113,18 +151,16 @@ impl Outputs {
     fn line(&self, doc: &Value, is_alert: bool) {
         let Some(stdout) = &self.stdout else { return };
         let text = doc.to_string();
+        self.loss.queued(is_alert);
         if !stdout.send(Line { text, is_alert }) {
-            let counter = if is_alert {
-                &self.loss.alerts
-            } else {
-                &self.loss.events
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+            self.loss.done(is_alert, true);
         }
     }
 
-    /// Closes the queues and waits up to a grace period per output.
+    /// Closes the queues and waits up to a grace period per output; what an
+    /// output still holds after that is counted as lost.
     pub fn close(self) {
+        let loss = Arc::clone(&self.loss);
         for worker in [
             self.stdout.map(Worker::close),
             self.journal.map(Worker::close),
@@ -144,6 +180,7 @@ impl Outputs {
                     output = name,
                     "output still blocked at exit; its queue is abandoned"
                 );
+                loss.abandon_pending();
             }
         }
     }
@@ -190,14 +227,7 @@ fn stdout_writer(loss: Arc<OutputLoss>) -> impl FnMut(Line) + Send {
             .write_all(line.text.as_bytes())
             .and_then(|()| out.write_all(b"\n"))
             .and_then(|()| out.flush());
-        if written.is_err() {
-            let counter = if line.is_alert {
-                &loss.alerts
-            } else {
-                &loss.events
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
+        loss.done(line.is_alert, written.is_err());
     }
 }
 
@@ -218,22 +248,23 @@ fn journal_writer(loss: Arc<OutputLoss>) -> impl FnMut(Alert) + Send {
                 "journald socket missing",
             )),
         };
-        match result {
-            Ok(()) if failing => {
-                info!("journald accepts alerts again");
-                failing = false;
+        let delivered = match result {
+            Ok(()) => {
+                if failing {
+                    info!("journald accepts alerts again");
+                    failing = false;
+                }
+                true
             }
-            Ok(()) => {}
             Err(e) => {
                 if !failing {
                     warn!(error = %e, "journald refused an alert; alerts go to stderr until it is back");
                     failing = true;
                 }
-                if stderr.write_alert(&alert).is_err() {
-                    loss.alerts.fetch_add(1, Ordering::Relaxed);
-                }
+                stderr.write_alert(&alert).is_ok()
             }
-        }
+        };
+        loss.done(true, !delivered);
     }
 }
 
