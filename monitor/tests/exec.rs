@@ -35,10 +35,10 @@ fn dmesg_clear_raises_an_alert_in_journald_and_on_stdout() {
         let alert = daemon
             .wait_alert(pid, WAIT)
             .unwrap_or_else(|| panic!("no alert for dmesg {flag}:\n{}", daemon.stderr()));
-        eprintln!(
+        support::report(&format!(
             "dmesg {flag}: alert on stdout after {:?}",
             started.elapsed()
-        );
+        ));
 
         assert_eq!(alert["event"]["kind"], "alert");
         assert_eq!(alert["rule"]["id"], SEED_RULE_ID);
@@ -59,7 +59,10 @@ fn dmesg_clear_raises_an_alert_in_journald_and_on_stdout() {
             "one journal entry for dmesg {flag}: {entries:?}"
         );
         let e = &entries[0];
-        eprintln!("dmesg {flag}: in the journal after {:?}", started.elapsed());
+        support::report(&format!(
+            "dmesg {flag}: alert in the journal after {:?}",
+            started.elapsed()
+        ));
         let message = e["MESSAGE"].as_str().expect("MESSAGE");
         assert!(
             message.starts_with("Attempt to Clear Kernel Ring Buffer"),

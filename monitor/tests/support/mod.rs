@@ -267,3 +267,10 @@ pub fn journal_entries(matches: &[&str], timeout: Duration) -> Vec<Value> {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Prints a measurement past the test harness's output capture, so that it
+/// shows in every run's log.
+pub fn report(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
