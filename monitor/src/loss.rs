@@ -25,12 +25,14 @@ pub struct DaemonCounters {
     pub alerts_lost: u64,
     /// Events `--print-events` did not write (lost).
     pub events_lost: u64,
+    /// Records left unprocessed when the stop's time ran out (lost).
+    pub abandoned: u64,
 }
 
 impl DaemonCounters {
     /// Everything the daemon lost.
     pub fn lost(&self) -> u64 {
-        self.decode_errors + self.alerts_lost + self.events_lost
+        self.decode_errors + self.alerts_lost + self.events_lost + self.abandoned
     }
 }
 
@@ -81,6 +83,7 @@ fn report(kernel: &KernelCounters, daemon: &DaemonCounters) {
         capture_failed = kernel.capture_failed,
         undecodable_records = daemon.decode_errors,
         events_not_written = daemon.events_lost,
+        abandoned_at_exit = daemon.abandoned,
         alerts_not_written = daemon.alerts_lost,
         argv_unreadable = kernel.argv_unreadable,
         path_unreadable = kernel.path_unreadable,

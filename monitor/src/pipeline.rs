@@ -13,7 +13,7 @@
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use aya::maps::{MapData, RingBuf};
@@ -70,6 +70,13 @@ impl Pipeline {
         }
     }
 
+    /// Counts a record that was taken from the ring buffer but will not be
+    /// processed (the daemon is stopping and its time is up).
+    pub fn abandon(&mut self, _record: &[u8]) {
+        self.counters.records += 1;
+        self.counters.abandoned += 1;
+    }
+
     /// The daemon's totals so far, the outputs' losses included.
     pub fn counters(&self) -> DaemonCounters {
         let loss = self.outputs.loss();
@@ -92,6 +99,17 @@ impl Pipeline {
         }
     }
 }
+
+/// Records handled per turn of the event loop, at most, before signals and
+/// timers get their chance...
+const BATCH: usize = 256;
+
+/// ...and the most time one turn takes.
+const BATCH_TIME: Duration = Duration::from_millis(20);
+
+/// How long the daemon keeps delivering what is left in the ring buffer
+/// after it was asked to stop; what remains then is counted as lost.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
 
 /// Registers a map's descriptor with the runtime, for readiness only.
 fn watch<T: AsRawFd>(inner: T) -> io::Result<AsyncFd<T>> {
@@ -127,10 +145,29 @@ pub async fn run(
             ready = ring.readable_mut() => {
                 let mut guard = ready.context("waiting for the ring buffer")?;
                 let ring = guard.get_inner_mut();
-                while let Some(item) = ring.next() {
+                // At most one batch per turn, bounded in count and time: a
+                // ring buffer that never empties must not starve the signals
+                // and the loss reports.
+                let turn_ends = Instant::now() + BATCH_TIME;
+                let mut emptied = false;
+                for _ in 0..BATCH {
+                    let Some(item) = ring.next() else {
+                        emptied = true;
+                        break;
+                    };
                     pipeline.handle(&item);
+                    if Instant::now() >= turn_ends {
+                        break;
+                    }
                 }
-                guard.clear_ready();
+                if emptied {
+                    guard.clear_ready();
+                } else {
+                    drop(guard);
+                    // Let the runtime poll its drivers: signals and timers
+                    // are delivered only then.
+                    tokio::task::yield_now().await;
+                }
             }
             Some(ready) = async {
                 match &mut logger {
@@ -153,10 +190,17 @@ pub async fn run(
         }
     }
 
-    // What is already in the ring buffer was captured; deliver it.
+    // Detach first, so that what remains in the ring buffer is finite, then
+    // deliver it (it was captured) for as long as a stop may take.
+    probe.detach().context("detaching the program")?;
     let ring = ring.get_mut();
+    let deadline = Instant::now() + DRAIN_TIME;
     while let Some(item) = ring.next() {
-        pipeline.handle(&item);
+        if Instant::now() < deadline {
+            pipeline.handle(&item);
+        } else {
+            pipeline.abandon(&item);
+        }
     }
     let kernel = probe.counters().context("reading the kernel's counters")?;
     drop(probe);

@@ -158,11 +158,7 @@ impl Probe {
             .map_err(|e| classify(e.into()))?;
 
         let btf = Btf::from_sys_fs().map_err(|e| ProbeError::Load(e.into()))?;
-        let program: &mut BtfTracePoint = ebpf
-            .program_mut(TRACEPOINT)
-            .ok_or_else(|| ProbeError::Load(anyhow::anyhow!("program {TRACEPOINT} missing")))?
-            .try_into()
-            .map_err(|e: aya::programs::ProgramError| ProbeError::Load(e.into()))?;
+        let program = exec_program(&mut ebpf)?;
         program
             .load(TRACEPOINT, &btf)
             .map_err(|e| classify(e.into()))?;
@@ -176,14 +172,15 @@ impl Probe {
 
     /// Attaches the program; execs are captured from here on.
     pub fn attach(&mut self) -> Result<(), ProbeError> {
-        let program: &mut BtfTracePoint = self
-            .ebpf
-            .program_mut(TRACEPOINT)
-            .ok_or_else(|| ProbeError::Load(anyhow::anyhow!("program {TRACEPOINT} missing")))?
-            .try_into()
-            .map_err(|e: aya::programs::ProgramError| ProbeError::Load(e.into()))?;
+        let program = exec_program(&mut self.ebpf)?;
         program.attach().map_err(|e| classify(e.into()))?;
         Ok(())
+    }
+
+    /// Detaches and unloads the program; the maps stay readable.
+    pub fn detach(&mut self) -> Result<(), ProbeError> {
+        let program = exec_program(&mut self.ebpf)?;
+        program.unload().map_err(|e| ProbeError::Load(e.into()))
     }
 
     /// Takes the ring buffer the records arrive in.
@@ -214,6 +211,14 @@ impl Probe {
             capture_failed: total(counter::CAPTURE_FAILED)?,
         })
     }
+}
+
+/// The exec program inside the loaded object.
+fn exec_program(ebpf: &mut Ebpf) -> Result<&mut BtfTracePoint, ProbeError> {
+    ebpf.program_mut(TRACEPOINT)
+        .ok_or_else(|| ProbeError::Load(anyhow::anyhow!("program {TRACEPOINT} missing")))?
+        .try_into()
+        .map_err(|e: aya::programs::ProgramError| ProbeError::Load(e.into()))
 }
 
 /// Turns a load failure caused by missing privilege into the error that says

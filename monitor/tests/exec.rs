@@ -450,3 +450,46 @@ fn a_stalled_stdout_reader_costs_events_not_the_daemon() {
         .unwrap_or_else(|| panic!("events not written are not reported:\n{log}"));
     assert!(not_written > 0, "{log}");
 }
+
+#[test]
+fn sigterm_is_served_while_the_ring_buffer_never_empties() {
+    if !privileged() {
+        return;
+    }
+    // Elastic's rules over execs with 10,000 arguments each: the daemon
+    // cannot keep up, so the ring buffer stays non-empty for the whole storm.
+    let rules = monitor::reference_data::dir(monitor::reference_data::LINUX_RULES);
+    let daemon = Daemon::start(&["--rules", rules.to_str().expect("utf-8 path")]);
+    let storm = "import os, time\n\
+                 end = time.time() + 60\n\
+                 while time.time() < end:\n    \
+                     pid = os.fork()\n    \
+                     if pid == 0:\n        \
+                         os.execv('/bin/true', ['true'] + ['-c'] * 10000)\n    \
+                     os.waitpid(pid, 0)\n";
+    let mut storms: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            std::process::Command::new("python3")
+                .args(["-c", storm])
+                .spawn()
+                .expect("start the storm")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let stopped = Instant::now();
+    let (code, log) = daemon.stop_with(nix::sys::signal::Signal::SIGTERM);
+    let waited = stopped.elapsed();
+    for storm in &mut storms {
+        let _ = storm.kill();
+        let _ = storm.wait();
+    }
+    support::report(&format!(
+        "SIGTERM served {waited:?} after it was sent, under a storm"
+    ));
+    assert_eq!(code, Some(0), "{log}");
+    // A liveness bound, not a performance figure: the storm lasts a minute.
+    assert!(
+        waited < Duration::from_secs(20),
+        "SIGTERM waited for the storm: {waited:?}\n{log}"
+    );
+}

@@ -41,45 +41,40 @@ pub struct Routes {
 /// Counts of what the outputs could not deliver.
 #[derive(Debug, Default)]
 pub struct OutputLoss {
-    /// Alert copies an output did not write (full queue or write error).
+    /// Alert copies an output did not write (full queue, write error, or
+    /// still queued when the output was abandoned at exit).
     pub alerts: AtomicU64,
-    /// Events `--print-events` did not write.
+    /// Events `--print-events` did not write, likewise.
     pub events: AtomicU64,
-    /// Alert copies queued and not yet written.
-    pending_alerts: AtomicU64,
-    /// Events queued and not yet written.
-    pending_events: AtomicU64,
 }
 
 impl OutputLoss {
-    fn counters(&self, is_alert: bool) -> (&AtomicU64, &AtomicU64) {
-        if is_alert {
-            (&self.alerts, &self.pending_alerts)
-        } else {
-            (&self.events, &self.pending_events)
-        }
+    fn lost(&self, is_alert: bool, count: u64) {
+        let counter = if is_alert { &self.alerts } else { &self.events };
+        counter.fetch_add(count, Ordering::Relaxed);
     }
+}
 
-    /// One more item waits in a queue.
-    fn queued(&self, is_alert: bool) {
-        self.counters(is_alert).1.fetch_add(1, Ordering::Relaxed);
+/// What an output carries, as far as the loss counts care.
+trait Item: Send + 'static {
+    fn is_alert(&self) -> bool;
+}
+
+/// A line for standard output, and what it carries.
+struct Line {
+    text: String,
+    is_alert: bool,
+}
+
+impl Item for Line {
+    fn is_alert(&self) -> bool {
+        self.is_alert
     }
+}
 
-    /// An item left its queue: written, or lost when `lost`.
-    fn done(&self, is_alert: bool, lost: bool) {
-        let (lost_count, pending) = self.counters(is_alert);
-        pending.fetch_sub(1, Ordering::Relaxed);
-        if lost {
-            lost_count.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Everything still queued is lost (an output was abandoned at exit).
-    fn abandon_pending(&self) {
-        for is_alert in [true, false] {
-            let (lost, pending) = self.counters(is_alert);
-            lost.fetch_add(pending.swap(0, Ordering::Relaxed), Ordering::Relaxed);
-        }
+impl Item for Alert {
+    fn is_alert(&self) -> bool {
+        true
     }
 }
 
@@ -91,26 +86,17 @@ pub struct Outputs {
     loss: Arc<OutputLoss>,
 }
 
-/// A line for standard output, and what it carries (for the loss count).
-struct Line {
-    text: String,
-    is_alert: bool,
-}
-
 impl Outputs {
     /// Starts a thread for each output the routes need.
     pub fn start(routes: Routes) -> io::Result<Self> {
         let loss = Arc::new(OutputLoss::default());
         let stdout = if routes.alerts_to_stdout || routes.events_to_stdout {
-            Some(Worker::spawn("stdout", stdout_writer(Arc::clone(&loss)))?)
+            Some(Worker::spawn("stdout", &loss, stdout_writer())?)
         } else {
             None
         };
         let journal = if routes.journald {
-            Some(Worker::spawn(
-                "journald",
-                journal_writer(Arc::clone(&loss)),
-            )?)
+            Some(Worker::spawn("journald", &loss, journal_writer())?)
         } else {
             None
         };
@@ -130,11 +116,7 @@ impl Outputs {
     /// Queues an alert for every output it goes to.
     pub fn alert(&self, alert: &Alert) {
         if let Some(journal) = &self.journal {
-            // Counted before the send, so the writer never sees it negative.
-            self.loss.queued(true);
-            if !journal.send(alert.clone()) {
-                self.loss.done(true, true);
-            }
+            journal.send(alert.clone());
         }
         if self.routes.alerts_to_stdout {
             self.line(&alert.document, true);
@@ -149,40 +131,50 @@ impl Outputs {
     }
 
     fn line(&self, doc: &Value, is_alert: bool) {
-        let Some(stdout) = &self.stdout else { return };
-        let text = doc.to_string();
-        self.loss.queued(is_alert);
-        if !stdout.send(Line { text, is_alert }) {
-            self.loss.done(is_alert, true);
+        if let Some(stdout) = &self.stdout {
+            let text = doc.to_string();
+            stdout.send(Line { text, is_alert });
         }
     }
 
     /// Closes the queues and waits up to a grace period per output; what an
     /// output still holds after that is counted as lost.
     pub fn close(self) {
-        let loss = Arc::clone(&self.loss);
-        for worker in [
-            self.stdout.map(Worker::close),
-            self.journal.map(Worker::close),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let (name, handle) = worker;
-            let deadline = Instant::now() + GRACE;
-            while !handle.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if handle.is_finished() {
-                let _ = handle.join();
-            } else {
-                warn!(
-                    output = name,
-                    "output still blocked at exit; its queue is abandoned"
-                );
-                loss.abandon_pending();
-            }
+        if let Some(stdout) = self.stdout {
+            stdout.close();
         }
+        if let Some(journal) = self.journal {
+            journal.close();
+        }
+    }
+}
+
+/// Items queued and not yet written, by kind.
+#[derive(Debug, Default)]
+struct Pending {
+    alerts: AtomicU64,
+    events: AtomicU64,
+}
+
+impl Pending {
+    fn of(&self, is_alert: bool) -> &AtomicU64 {
+        if is_alert { &self.alerts } else { &self.events }
+    }
+
+    fn add(&self, is_alert: bool) {
+        self.of(is_alert).fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn remove(&self, is_alert: bool) {
+        // Saturating: after an abandon has taken the count, a late item
+        // must not wrap it.
+        let _ = self
+            .of(is_alert)
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    fn take(&self, is_alert: bool) -> u64 {
+        self.of(is_alert).swap(0, Ordering::Relaxed)
     }
 }
 
@@ -191,47 +183,86 @@ struct Worker<T> {
     name: &'static str,
     queue: SyncSender<T>,
     handle: JoinHandle<()>,
+    pending: Arc<Pending>,
+    loss: Arc<OutputLoss>,
 }
 
-impl<T: Send + 'static> Worker<T> {
-    fn spawn(name: &'static str, mut write: impl FnMut(T) + Send + 'static) -> io::Result<Self> {
+impl<T: Item> Worker<T> {
+    /// Starts the thread; `write` returns whether it delivered the item.
+    fn spawn(
+        name: &'static str,
+        loss: &Arc<OutputLoss>,
+        mut write: impl FnMut(T) -> bool + Send + 'static,
+    ) -> io::Result<Self> {
         let (queue, items): (SyncSender<T>, Receiver<T>) = mpsc::sync_channel(QUEUE);
+        let pending = Arc::new(Pending::default());
+        let (thread_pending, thread_loss) = (Arc::clone(&pending), Arc::clone(loss));
         let handle = std::thread::Builder::new()
             .name(format!("output-{name}"))
-            .spawn(move || items.into_iter().for_each(&mut write))?;
+            .spawn(move || {
+                for item in items {
+                    let is_alert = item.is_alert();
+                    let delivered = write(item);
+                    thread_pending.remove(is_alert);
+                    if !delivered {
+                        thread_loss.lost(is_alert, 1);
+                    }
+                }
+            })?;
         Ok(Self {
             name,
             queue,
             handle,
+            pending,
+            loss: Arc::clone(loss),
         })
     }
 
-    /// Queues without waiting; false when the queue is full or closed.
-    fn send(&self, item: T) -> bool {
-        match self.queue.try_send(item) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+    /// Queues without waiting; an item that does not fit is counted lost.
+    fn send(&self, item: T) {
+        let is_alert = item.is_alert();
+        self.pending.add(is_alert);
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+            self.queue.try_send(item)
+        {
+            self.pending.remove(is_alert);
+            self.loss.lost(is_alert, 1);
         }
     }
 
-    fn close(self) -> (&'static str, JoinHandle<()>) {
+    /// Closes the queue and waits up to the grace period for the thread;
+    /// if it is still blocked, what it holds is counted lost.
+    fn close(self) {
         drop(self.queue);
-        (self.name, self.handle)
+        let deadline = Instant::now() + GRACE;
+        while !self.handle.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if self.handle.is_finished() {
+            let _ = self.handle.join();
+            return;
+        }
+        warn!(
+            output = self.name,
+            "output still blocked at exit; its queue is abandoned"
+        );
+        for is_alert in [true, false] {
+            self.loss.lost(is_alert, self.pending.take(is_alert));
+        }
     }
 }
 
-fn stdout_writer(loss: Arc<OutputLoss>) -> impl FnMut(Line) + Send {
+fn stdout_writer() -> impl FnMut(Line) -> bool + Send {
     let mut out = io::stdout();
     move |line: Line| {
-        let written = out
-            .write_all(line.text.as_bytes())
+        out.write_all(line.text.as_bytes())
             .and_then(|()| out.write_all(b"\n"))
-            .and_then(|()| out.flush());
-        loss.done(line.is_alert, written.is_err());
+            .and_then(|()| out.flush())
+            .is_ok()
     }
 }
 
-fn journal_writer(loss: Arc<OutputLoss>) -> impl FnMut(Alert) + Send {
+fn journal_writer() -> impl FnMut(Alert) -> bool + Send {
     let mut sink = JournalSink::new()
         .inspect_err(|e| warn!("{e}; alerts go to stderr until journald is back"))
         .ok();
@@ -248,7 +279,7 @@ fn journal_writer(loss: Arc<OutputLoss>) -> impl FnMut(Alert) + Send {
                 "journald socket missing",
             )),
         };
-        let delivered = match result {
+        match result {
             Ok(()) => {
                 if failing {
                     info!("journald accepts alerts again");
@@ -263,8 +294,7 @@ fn journal_writer(loss: Arc<OutputLoss>) -> impl FnMut(Alert) + Send {
                 }
                 stderr.write_alert(&alert).is_ok()
             }
-        };
-        loss.done(true, !delivered);
+        }
     }
 }
 
@@ -272,32 +302,70 @@ fn journal_writer(loss: Arc<OutputLoss>) -> impl FnMut(Alert) + Send {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_full_queue_counts_instead_of_waiting() {
+    /// A writer that blocks until the gate opens, like a stalled reader.
+    fn gated(
+        written: Arc<AtomicU64>,
+    ) -> (mpsc::Sender<()>, impl FnMut(Line) -> bool + Send + 'static) {
         let (gate_tx, gate_rx) = mpsc::channel::<()>();
-        let written = Arc::new(AtomicU64::new(0));
-        let seen = Arc::clone(&written);
-        // A writer that blocks until the gate opens, like a stalled reader.
-        let worker = Worker::spawn("test", move |_: u32| {
+        let seen = written;
+        let write = move |_: Line| {
             let _ = gate_rx.recv();
             seen.fetch_add(1, Ordering::Relaxed);
-        })
-        .expect("spawn");
+            true
+        };
+        (gate_tx, write)
+    }
+
+    fn line() -> Line {
+        Line {
+            text: "{}".into(),
+            is_alert: false,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_counts_instead_of_waiting() {
+        let loss = Arc::new(OutputLoss::default());
+        let written = Arc::new(AtomicU64::new(0));
+        let (gate, write) = gated(Arc::clone(&written));
+        let worker = Worker::spawn("test", &loss, write).expect("spawn");
         let started = Instant::now();
-        let accepted = (0..(QUEUE as u32 + 100))
-            .filter(|i| worker.send(*i))
-            .count();
+        let total = QUEUE as u64 + 100;
+        for _ in 0..total {
+            worker.send(line());
+        }
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "send must never wait"
         );
-        assert!(accepted <= QUEUE + 1, "accepted {accepted}");
-        assert!(accepted >= QUEUE, "accepted {accepted}");
-        for _ in 0..accepted {
-            gate_tx.send(()).expect("open gate");
+        let lost = loss.events.load(Ordering::Relaxed);
+        assert!((99..=100).contains(&lost), "lost {lost}");
+        for _ in 0..total {
+            let _ = gate.send(());
         }
-        let (_, handle) = worker.close();
-        handle.join().expect("join");
-        assert_eq!(written.load(Ordering::Relaxed), accepted as u64);
+        worker.close();
+        assert_eq!(
+            written.load(Ordering::Relaxed) + lost,
+            total,
+            "each item written or lost"
+        );
+    }
+
+    #[test]
+    fn an_abandoned_output_counts_what_it_still_holds() {
+        let loss = Arc::new(OutputLoss::default());
+        let written = Arc::new(AtomicU64::new(0));
+        let (_gate, write) = gated(Arc::clone(&written));
+        let worker = Worker::spawn("test", &loss, write).expect("spawn");
+        for _ in 0..10 {
+            worker.send(line());
+        }
+        worker.close();
+        assert_eq!(loss.events.load(Ordering::Relaxed), 10);
+        assert_eq!(
+            loss.alerts.load(Ordering::Relaxed),
+            0,
+            "kinds are kept apart"
+        );
     }
 }

@@ -19,6 +19,7 @@ mod index;
 mod model;
 mod parse;
 
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -80,12 +81,13 @@ impl LoadReport {
 /// Loads every `*.toml` file under `dir`, recursively, in sorted path order.
 ///
 /// One bad file never stops the others; an unreadable directory is reported
-/// in [`LoadReport::failed`] too. Symbolic links to files are followed,
-/// links to directories are not, so a link cycle cannot recurse forever.
+/// in [`LoadReport::failed`] too. Symbolic links to files and directories
+/// are followed; a directory reached twice (a link cycle) is read once.
 pub fn load_dir(dir: &Path) -> LoadReport {
     let mut report = LoadReport::default();
     let mut files = Vec::new();
-    collect_toml(dir, &mut files, &mut report.failed);
+    let mut visited = HashSet::new();
+    collect_toml(dir, &mut files, &mut report.failed, &mut visited);
     files.sort();
     for file in files {
         report.add(load_file(&file));
@@ -93,11 +95,26 @@ pub fn load_dir(dir: &Path) -> LoadReport {
     report
 }
 
-fn collect_toml(dir: &Path, files: &mut Vec<PathBuf>, failed: &mut Vec<RuleError>) {
+/// Collects `*.toml` files below `dir`. Links to directories are followed;
+/// `visited` (canonical paths) keeps a link cycle from recursing forever.
+fn collect_toml(
+    dir: &Path,
+    files: &mut Vec<PathBuf>,
+    failed: &mut Vec<RuleError>,
+    visited: &mut HashSet<PathBuf>,
+) {
     let read_error = |err| RuleError::Read {
         path: dir.display().to_string(),
         source: err,
     };
+    match fs::canonicalize(dir) {
+        Ok(canonical) => {
+            if !visited.insert(canonical) {
+                return;
+            }
+        }
+        Err(err) => return failed.push(read_error(err)),
+    }
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) => return failed.push(read_error(err)),
@@ -111,9 +128,8 @@ fn collect_toml(dir: &Path, files: &mut Vec<PathBuf>, failed: &mut Vec<RuleError
             }
         };
         let path = entry.path();
-        let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
-        if is_dir {
-            collect_toml(&path, files, failed);
+        if path.is_dir() {
+            collect_toml(&path, files, failed, visited);
         } else if path.extension().is_some_and(|ext| ext == "toml") && path.is_file() {
             files.push(path);
         }

@@ -337,3 +337,23 @@ fn load_dir_is_recursive_sorted_and_resilient() -> std::io::Result<()> {
     ));
     Ok(())
 }
+
+#[test]
+fn linked_directories_are_followed_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).expect("mkdir");
+    std::fs::write(
+        real.join("seed.toml"),
+        include_str!("../../rules/defense_evasion_clear_kernel_ring_buffer.toml"),
+    )
+    .expect("write");
+    let top = dir.path().join("top");
+    std::fs::create_dir(&top).expect("mkdir");
+    std::os::unix::fs::symlink(&real, top.join("linked")).expect("link");
+    // A cycle: a link back to the top.
+    std::os::unix::fs::symlink(&top, real.join("back")).expect("link");
+    let report = load_dir(&top);
+    assert_eq!(report.loaded.len(), 1, "{:?}", report.failed);
+    assert!(report.failed.is_empty());
+}
