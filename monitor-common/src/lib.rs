@@ -16,8 +16,8 @@
 //!    the arguments, each followed by a NUL, exactly as the kernel laid them
 //!    out between `mm->arg_start` and `mm->arg_end`.
 //!
-//! This crate does not describe fork, exit or syslog records yet; they come
-//! with the process table.
+//! TODO(#4): fork and exit records, for the process table. TODO(#5): syslog
+//! records.
 #![no_std]
 
 /// Length of `task_struct.comm`, terminator included.

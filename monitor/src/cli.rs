@@ -3,8 +3,7 @@
 //! Without a subcommand, `monitor` runs the daemon; `monitor rules ...`
 //! works with rule files offline (see `rules_cli`).
 //!
-//! Not here yet: a configuration file (every option will also be a key in
-//! it).
+//! TODO(#6): a configuration file (every option will also be a key in it).
 
 use std::path::PathBuf;
 

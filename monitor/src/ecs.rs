@@ -21,8 +21,8 @@
 //! Events say `event.module: "monitor"` and `event.dataset:
 //! "monitor.process"`: they come from this tool, not from Elastic's agent.
 //!
-//! Not filled yet: entity ids, parent details, users' names, containers
-//! (they need the process table).
+//! TODO(#4): entity ids, parent details, users' names, containers (they need
+//! the process table).
 
 use serde_json::{Map, Value, json};
 use time::{OffsetDateTime, UtcOffset};

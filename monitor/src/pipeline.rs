@@ -8,7 +8,7 @@
 //! they cannot take is counted. A record is delivered or counted: never
 //! dropped without a count.
 //!
-//! Not done yet: reloading rules on SIGHUP, metrics, systemd notification.
+//! TODO(#6): reloading rules on SIGHUP, metrics, systemd notification.
 
 use std::io;
 use std::os::fd::AsRawFd;

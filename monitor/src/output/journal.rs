@@ -5,8 +5,9 @@
 //! alert of a rule; the structured fields below carry the details, and
 //! `ALERT_JSON` the whole alert document.
 //!
-//! Not done yet: `journal_send` blocks if journald's socket buffer is full;
-//! there is no timeout or queue in front of it.
+//! `journal_send` blocks while journald's socket buffer is full; the sink
+//! runs on its own output thread behind a bounded queue (see `dispatch`), so
+//! that never holds up the capture.
 
 use std::io;
 use std::os::unix::fs::FileTypeExt;
