@@ -12,7 +12,8 @@
 //! `CONFIG` lives in a frozen read-only map, the verifier sees the offsets as
 //! constants.
 //!
-//! Not done here yet: fork and exit tracking, wake-up batching for the reader.
+//! TODO(#4): fork and exit tracking. TODO(#9): batching the reader's
+//! wake-ups instead of one per record.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
