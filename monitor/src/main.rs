@@ -2,7 +2,6 @@
 //! writes an alert when a detection rule matches. See the crate docs of the
 //! `monitor` library for the pieces; this file only puts them in order.
 
-use std::collections::HashSet;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,16 +102,8 @@ fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
     if paths.is_empty() {
         return Ok(rules::builtin());
     }
-    let mut set = RuleSet::new(Vec::new());
-    let mut ids = HashSet::new();
-    for (path, mut report) in rules_cli::load_paths(paths)? {
-        report.loaded.retain(|rule| {
-            let first = ids.insert(rule.rule_id.clone());
-            if !first {
-                warn!(rule_id = %rule.rule_id, source = %rule.source, "duplicate rule id; the first one loaded is kept");
-            }
-            first
-        });
+    let assembled = rules_cli::assemble(paths)?;
+    for (path, loaded, report) in &assembled.reports {
         for skipped in &report.skipped {
             debug!(rule = %skipped.name, reason = %skipped.reason, "rule skipped");
         }
@@ -121,13 +112,16 @@ fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
         }
         info!(
             path = %path.display(),
-            loaded = report.loaded.len(),
+            loaded,
             skipped = report.skipped.len(),
             failed = report.failed.len(),
             "rule files read"
         );
-        set.extend(report.loaded);
     }
+    for rule in &assembled.duplicates {
+        warn!(rule_id = %rule.rule_id, source = %rule.source, "duplicate rule id; the first one loaded is kept");
+    }
+    let set = assembled.set;
     if set.is_empty() {
         bail!("no runnable rule in {}", display_paths(paths));
     }

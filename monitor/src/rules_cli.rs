@@ -9,6 +9,7 @@
 //!
 //! Not done yet: checking a rule's query against a field schema.
 
+use std::collections::HashSet;
 use std::error::Error;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
@@ -21,7 +22,7 @@ use time::OffsetDateTime;
 
 use crate::alert::Alert;
 use crate::output::{AlertSink as _, NdjsonSink};
-use crate::rules::{self, LoadReport, Loaded, RuleSet};
+use crate::rules::{self, LoadReport, Loaded, Rule, RuleSet};
 
 /// Loads each path (a rule file, or a directory read recursively). A path
 /// that does not exist is an error; a file that does not load is reported
@@ -48,21 +49,56 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, LoadReport)>> {
     Ok(reports)
 }
 
-/// The rules a command runs: the files given, or the built-in set.
+/// A rule set assembled from paths, with what did not make it in.
+pub struct Assembled {
+    /// The rules to run, each rule id once.
+    pub set: RuleSet,
+    /// What each path gave: the path, how many rules loaded from it (before
+    /// de-duplication), and its report.
+    pub reports: Vec<(PathBuf, usize, LoadReport)>,
+    /// Rules left out because a rule with the same id was loaded first.
+    pub duplicates: Vec<Rule>,
+}
+
+/// Loads the paths into one rule set, keeping the first rule of each id.
+/// The reports keep their skipped and failed entries; their loaded rules
+/// have moved into the set (or into `duplicates`).
+pub fn assemble(paths: &[PathBuf]) -> Result<Assembled> {
+    let mut set = RuleSet::new(Vec::new());
+    let mut ids = HashSet::new();
+    let mut duplicates = Vec::new();
+    let mut reports = Vec::with_capacity(paths.len());
+    for (path, mut report) in load_paths(paths)? {
+        let loaded = report.loaded.len();
+        let (first, again): (Vec<Rule>, Vec<Rule>) = std::mem::take(&mut report.loaded)
+            .into_iter()
+            .partition(|rule| ids.insert(rule.rule_id.clone()));
+        set.extend(first);
+        duplicates.extend(again);
+        reports.push((path, loaded, report));
+    }
+    Ok(Assembled {
+        set,
+        reports,
+        duplicates,
+    })
+}
+
+/// The rules a command runs: the files given, or the built-in set; also
+/// how many files failed.
 fn rule_set(paths: &[PathBuf]) -> Result<(RuleSet, usize)> {
     if paths.is_empty() {
         return Ok((rules::builtin(), 0));
     }
-    let mut set = RuleSet::new(Vec::new());
+    let assembled = assemble(paths)?;
     let mut failed = 0;
-    for (_, report) in load_paths(paths)? {
+    for (_, _, report) in &assembled.reports {
         for error in &report.failed {
             eprintln!("failed  {}", chain(error));
         }
         failed += report.failed.len();
-        set.extend(report.loaded);
     }
-    Ok((set, failed))
+    Ok((assembled.set, failed))
 }
 
 /// `monitor rules check`.
@@ -200,6 +236,16 @@ mod tests {
         let mut out = Vec::new();
         let good = dir.path().join("good.toml");
         assert_eq!(check(&[good], &mut out).expect("check"), ExitCode::SUCCESS);
+    }
+
+    #[test]
+    fn a_rule_id_given_twice_is_kept_once() {
+        let dir = temp_rules();
+        let good = dir.path().join("good.toml");
+        let assembled = assemble(&[good.clone(), good]).expect("assemble");
+        assert_eq!(assembled.set.len(), 1);
+        assert_eq!(assembled.duplicates.len(), 1);
+        assert_eq!(assembled.reports.iter().map(|r| r.1).sum::<usize>(), 2);
     }
 
     #[test]
