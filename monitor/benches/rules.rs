@@ -101,7 +101,7 @@ fn event_mix() -> Vec<Value> {
             0,
             900,
         ),
-        exec("/usr/bin/grep", &["grep", "-r", "TODO", "src"], 1000, 900),
+        exec("/usr/bin/grep", &["grep", "-r", "unwrap", "src"], 1000, 900),
         exec("/usr/bin/cat", &["cat", "/etc/os-release"], 1000, 900),
         exec("/usr/bin/sudo", &["sudo", "-l"], 1000, 900),
         exec("/usr/bin/git", &["git", "status", "--short"], 1000, 900),

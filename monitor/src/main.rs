@@ -80,9 +80,10 @@ fn run(cli: Cli) -> Result<()> {
 
     release_startup_memory();
 
+    let wanted = cli.outputs();
     let outputs = Outputs::start(Routes {
-        journald: cli.outputs().contains(&Output::Journald),
-        alerts_to_stdout: cli.outputs().contains(&Output::Stdout),
+        journald: wanted.contains(&Output::Journald),
+        alerts_to_stdout: wanted.contains(&Output::Stdout),
         events_to_stdout: cli.print_events,
     })
     .context("starting the output threads")?;

@@ -27,7 +27,7 @@ use crate::alert::Alert;
 use crate::ecs::EventBuilder;
 use crate::host::HostInfo;
 use crate::loss::{DaemonCounters, LossReporter};
-use crate::output::Outputs;
+use crate::output::{OutputLoss, Outputs};
 use crate::probe::Probe;
 use crate::record::ExecRecord;
 use crate::rules::RuleSet;
@@ -79,12 +79,7 @@ impl Pipeline {
 
     /// The daemon's totals so far, the outputs' losses included.
     pub fn counters(&self) -> DaemonCounters {
-        let loss = self.outputs.loss();
-        DaemonCounters {
-            alerts_lost: loss.alerts.load(Ordering::Relaxed),
-            events_lost: loss.events.load(Ordering::Relaxed),
-            ..self.counters
-        }
+        with_output_loss(self.counters, &self.outputs.loss())
     }
 
     /// Lets the outputs drain, briefly, stops them, and returns the final
@@ -92,11 +87,16 @@ impl Pipeline {
     pub fn close(self) -> DaemonCounters {
         let loss = self.outputs.loss();
         self.outputs.close();
-        DaemonCounters {
-            alerts_lost: loss.alerts.load(Ordering::Relaxed),
-            events_lost: loss.events.load(Ordering::Relaxed),
-            ..self.counters
-        }
+        with_output_loss(self.counters, &loss)
+    }
+}
+
+/// The daemon's own counts with what the outputs lost added in.
+fn with_output_loss(counters: DaemonCounters, loss: &OutputLoss) -> DaemonCounters {
+    DaemonCounters {
+        alerts_lost: loss.alerts.load(Ordering::Relaxed),
+        events_lost: loss.events.load(Ordering::Relaxed),
+        ..counters
     }
 }
 

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 
 use crate::alert::Alert;
 use crate::output::{AlertSink as _, NdjsonSink};
-use crate::rules::{self, LoadReport, Loaded, Rule, RuleSet};
+use crate::rules::{self, LoadReport, Rule, RuleSet};
 
 /// Loads each path (a rule file, or a directory read recursively). A path
 /// that does not exist is an error; a file that does not load is reported
@@ -33,18 +33,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, LoadReport)>> {
         if !path.exists() {
             bail!("rule path {} does not exist", path.display());
         }
-        let report = if path.is_dir() {
-            rules::load_dir(path)
-        } else {
-            let mut report = LoadReport::default();
-            match rules::load_file(path) {
-                Ok(Loaded::Rule(rule)) => report.loaded.push(*rule),
-                Ok(Loaded::Skipped(skipped)) => report.skipped.push(skipped),
-                Err(e) => report.failed.push(e),
-            }
-            report
-        };
-        reports.push((path.clone(), report));
+        reports.push((path.clone(), rules::load_path(path)));
     }
     Ok(reports)
 }

@@ -314,20 +314,21 @@ mod tests {
         }
     }
 
+    /// The `id`s of `events` after the pipes of `src`, in order.
+    fn ids_after(events: &[Value], src: &str) -> Vec<i64> {
+        let mut out: Vec<&Value> = events.iter().collect();
+        for pipe in pipes(src) {
+            out = pipe.apply(out);
+        }
+        out.iter().map(|e| e["id"].as_i64().unwrap()).collect()
+    }
+
     #[test]
     fn pipes_apply_in_order() {
         let events: Vec<Value> = (1..=6)
             .map(|i| json!({"id": i, "k": i % 3, "name": if i % 2 == 0 { "b" } else { "a" }}))
             .collect();
-        let run = |src: &str| {
-            let mut out: Vec<&Value> = events.iter().collect();
-            for pipe in pipes(src) {
-                out = pipe.apply(out);
-            }
-            out.iter()
-                .map(|e| e["id"].as_i64().unwrap())
-                .collect::<Vec<_>>()
-        };
+        let run = |src: &str| ids_after(&events, src);
         assert_eq!(run("| head 2"), [1, 2]);
         assert_eq!(run("| tail 2"), [5, 6]);
         assert_eq!(run("| tail 10"), [1, 2, 3, 4, 5, 6]);
@@ -351,15 +352,7 @@ mod tests {
             json!({"id": 4, "tags": "a"}),
             json!({"id": 5, "tags": null}),
         ];
-        let run = |src: &str| {
-            let mut out: Vec<&Value> = events.iter().collect();
-            for pipe in pipes(src) {
-                out = pipe.apply(out);
-            }
-            out.iter()
-                .map(|e| e["id"].as_i64().unwrap())
-                .collect::<Vec<_>>()
-        };
+        let run = |src: &str| ids_after(&events, src);
         assert_eq!(run("| unique tags"), [1, 2, 3, 4]);
         assert_eq!(run("| sort tags"), [2, 5, 4, 1, 3]);
         assert_eq!(run("| sort tags desc"), [1, 3, 4, 2, 5]);

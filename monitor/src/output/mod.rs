@@ -14,8 +14,6 @@ mod stdout;
 
 use std::io;
 
-use serde_json::Value;
-
 use crate::alert::Alert;
 
 pub use dispatch::{OutputLoss, Outputs, Routes};
@@ -26,10 +24,4 @@ pub use stdout::NdjsonSink;
 pub trait AlertSink {
     /// Writes one alert; an error means this alert was not delivered.
     fn write_alert(&mut self, alert: &Alert) -> io::Result<()>;
-}
-
-/// A destination for every process event.
-pub trait EventSink {
-    /// Writes one event document; an error means it was not delivered.
-    fn write_event(&mut self, event: &Value) -> io::Result<()>;
 }

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use serde_json::Value;
 
-use super::{AlertSink, EventSink};
+use super::AlertSink;
 use crate::alert::Alert;
 
 /// Writes alert documents or events as NDJSON to any writer (standard
@@ -24,11 +24,6 @@ impl<W: Write> NdjsonSink<W> {
         NdjsonSink { writer }
     }
 
-    /// The writer, for inspection.
-    pub fn get_ref(&self) -> &W {
-        &self.writer
-    }
-
     /// Gives the writer back.
     pub fn into_inner(self) -> W {
         self.writer
@@ -46,12 +41,6 @@ impl<W: Write> NdjsonSink<W> {
 impl<W: Write> AlertSink for NdjsonSink<W> {
     fn write_alert(&mut self, alert: &Alert) -> io::Result<()> {
         self.write_value(&alert.document)
-    }
-}
-
-impl<W: Write> EventSink for NdjsonSink<W> {
-    fn write_event(&mut self, event: &Value) -> io::Result<()> {
-        self.write_value(event)
     }
 }
 
@@ -86,8 +75,8 @@ mod tests {
     fn events_become_flushed_lines() {
         let mut sink = NdjsonSink::new(Recorder::default());
         let first = json!({"process": {"args": ["a\nb"]}, "z": 1, "a": 2});
-        sink.write_event(&first).unwrap();
-        sink.write_event(&json!({"n": 2})).unwrap();
+        sink.write_value(&first).unwrap();
+        sink.write_value(&json!({"n": 2})).unwrap();
         let recorder = sink.into_inner();
         assert_eq!(recorder.flushes, 2);
         let text = String::from_utf8(recorder.bytes).unwrap();
@@ -126,7 +115,7 @@ mod tests {
                 Ok(())
             }
         }
-        let err = NdjsonSink::new(Broken).write_event(&json!({})).unwrap_err();
+        let err = NdjsonSink::new(Broken).write_value(&json!({})).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     }
 }

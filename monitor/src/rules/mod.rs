@@ -78,6 +78,16 @@ impl LoadReport {
     }
 }
 
+/// Loads a rule file, or every `*.toml` file under a directory.
+pub fn load_path(path: &Path) -> LoadReport {
+    if path.is_dir() {
+        return load_dir(path);
+    }
+    let mut report = LoadReport::default();
+    report.add(load_file(path));
+    report
+}
+
 /// Loads every `*.toml` file under `dir`, recursively, in sorted path order.
 ///
 /// One bad file never stops the others; an unreadable directory is reported
