@@ -1,24 +1,33 @@
-//! The kernel half of the monitor: one BTF tracepoint on `sched_process_exec`.
+//! The kernel half of the monitor: three BTF tracepoints.
 //!
-//! For every successful exec the program assembles one record (see
-//! `monitor_common` for its layout) in a per-CPU scratch buffer and copies
-//! exactly the bytes used into the `EVENTS` ring buffer. When the ring buffer
-//! is full the record is dropped and counted in `COUNTERS`; the daemon reads
-//! and reports that count.
+//! - `sched_process_exec` (`exec.rs`) assembles one record per successful
+//!   exec (see `monitor_common` for its layout) in a per-CPU scratch buffer
+//!   and copies exactly the bytes used into the `EVENTS` ring buffer;
+//! - `sched_process_fork` and `sched_process_exit` (`lifecycle.rs`) write a
+//!   small fixed record for each new process and each process that ends, so
+//!   that the daemon can keep its table of live processes.
 //!
-//! Rust eBPF gets no CO-RE relocations, so the program knows no kernel
-//! structure layout of its own: every field offset comes from `CONFIG`, which
-//! the daemon fills from the running kernel's BTF before load. Because
+//! When the ring buffer is full a record is dropped and counted in
+//! `COUNTERS`; the daemon reads and reports those counts.
+//!
+//! Rust eBPF gets no CO-RE relocations, so the programs know no kernel
+//! structure layout of their own: every field offset comes from `CONFIG`,
+//! which the daemon fills from the running kernel's BTF before load. Because
 //! `CONFIG` lives in a frozen read-only map, the verifier sees the offsets as
 //! constants.
 //!
-//! TODO(#4): fork and exit tracking. TODO(#9): batching the reader's
-//! wake-ups instead of one per record.
+//! TODO(#9): batching the reader's wake-ups further.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
 #[cfg(target_arch = "bpf")]
 mod exec;
+#[cfg(target_arch = "bpf")]
+mod lifecycle;
+#[cfg(target_arch = "bpf")]
+mod path;
+#[cfg(target_arch = "bpf")]
+mod shared;
 
 #[cfg(not(target_arch = "bpf"))]
 fn main() {

@@ -13,11 +13,13 @@
 
 use std::hint::black_box;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use monitor::ecs::EventBuilder;
 use monitor::host::HostInfo;
+use monitor::process::{EntityIds, ProcessTable};
 use monitor::record::ExecRecord;
 use monitor::reference_data;
 use monitor::rules::{RuleSet, load_dir};
@@ -42,11 +44,22 @@ fn host() -> HostInfo {
 fn exec(executable: &str, args: &[&str], uid: u32, ppid: u32) -> ExecRecord {
     let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
     let name = executable.rsplit('/').next().unwrap_or(executable);
+    // One process per record.
+    static NEXT_PID: AtomicU32 = AtomicU32::new(4242);
+    let pid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
     ExecRecord {
         boot_ns: 1_000_000_000,
-        pid: 4242,
-        tid: 4242,
+        start_ns: 900_000_000,
+        parent_start_ns: 100_000_000,
+        pid,
+        tid: pid,
         ppid,
+        sid: ppid,
+        pgid: pid,
+        vpid: pid,
+        tty: None,
+        working_directory: Some(b"/home/alice".to_vec()),
+        cgroup: b"/user.slice".to_vec(),
         uid,
         gid: uid,
         euid: uid,
@@ -114,7 +127,11 @@ fn event_mix() -> Vec<Value> {
         exec("/usr/sbin/iptables", &["iptables", "-F"], 0, 900),
     ];
     let mut builder = EventBuilder::new(&host());
-    records.iter().map(|record| builder.exec(record)).collect()
+    let mut table = ProcessTable::new(EntityIds::new("bench", 100), 1024);
+    records
+        .iter()
+        .filter_map(|record| builder.exec(&mut table, record))
+        .collect()
 }
 
 fn bench_load(c: &mut Criterion) {

@@ -8,6 +8,11 @@
 //! layout changed in a way the program cannot follow is refused with a clear
 //! error instead of read wrongly.
 //!
+//! Where a member was renamed across the kernels the probe supports
+//! (`kernfs_node.parent` became `__parent` in 6.15), each known name is
+//! tried in turn. Enum values the probe needs as indexes (`PIDTYPE_SID`, the
+//! memory controller's cgroup subsystem id) are read from the BTF as well.
+//!
 //! Not handled yet: split BTF of kernel modules (nothing needed lives there).
 
 use std::path::{Path, PathBuf};
@@ -58,6 +63,16 @@ pub enum BtfError {
         strukt: &'static str,
         member: &'static str,
     },
+    #[error("{strukt}.{member} is not an array")]
+    NotArray {
+        strukt: &'static str,
+        member: &'static str,
+    },
+    #[error("kernel BTF has no value {value} in enum {enumeration}")]
+    NoEnumValue {
+        enumeration: &'static str,
+        value: &'static str,
+    },
     #[error("malformed kernel BTF")]
     Malformed(#[source] btf_rs::Error),
 }
@@ -71,6 +86,8 @@ enum Read {
     Bytes(usize),
     /// An embedded struct the probe only takes the address of.
     Embedded,
+    /// An array the probe indexes.
+    Array,
 }
 
 /// The parsed BTF of the running kernel.
@@ -96,9 +113,9 @@ impl KernelBtf {
         Ok(Self { btf })
     }
 
-    /// Resolves every offset the exec probe reads.
-    pub fn exec_offsets(&self) -> Result<KernelOffsets, BtfError> {
-        use Read::{Bytes, Embedded, Pointer};
+    /// Resolves every offset the programs read.
+    pub fn probe_offsets(&self) -> Result<KernelOffsets, BtfError> {
+        use Read::{Array, Bytes, Embedded, Pointer};
         Ok(KernelOffsets {
             task_real_parent: self.member("task_struct", "real_parent", Pointer)?,
             task_tgid: self.member("task_struct", "tgid", Bytes(4))?,
@@ -123,7 +140,88 @@ impl KernelBtf {
             mount_mnt: self.member("mount", "mnt", Embedded)?,
             mount_mnt_parent: self.member("mount", "mnt_parent", Pointer)?,
             mount_mnt_mountpoint: self.member("mount", "mnt_mountpoint", Pointer)?,
+            task_pid: self.member("task_struct", "pid", Bytes(4))?,
+            task_start_boottime: self.member("task_struct", "start_boottime", Bytes(8))?,
+            task_group_leader: self.member("task_struct", "group_leader", Pointer)?,
+            task_exit_code: self.member("task_struct", "exit_code", Bytes(4))?,
+            task_signal: self.member("task_struct", "signal", Pointer)?,
+            task_thread_pid: self.member("task_struct", "thread_pid", Pointer)?,
+            task_fs: self.member("task_struct", "fs", Pointer)?,
+            task_cgroups: self.member("task_struct", "cgroups", Pointer)?,
+            signal_live: self.member("signal_struct", "live", Bytes(4))?,
+            signal_pids: self.member("signal_struct", "pids", Array)?,
+            signal_tty: self.member("signal_struct", "tty", Pointer)?,
+            pid_level: self.member("pid", "level", Bytes(4))?,
+            pid_numbers: self.member("pid", "numbers", Array)?,
+            upid_size: self.struct_size("upid")?,
+            upid_nr: self.member("upid", "nr", Bytes(4))?,
+            pidtype_pgid: self.enum_value("pid_type", "PIDTYPE_PGID")?,
+            pidtype_sid: self.enum_value("pid_type", "PIDTYPE_SID")?,
+            tty_index: self.member("tty_struct", "index", Bytes(4))?,
+            tty_driver: self.member("tty_struct", "driver", Pointer)?,
+            driver_major: self.member("tty_driver", "major", Bytes(4))?,
+            driver_minor_start: self.member("tty_driver", "minor_start", Bytes(4))?,
+            fs_pwd: self.member("fs_struct", "pwd", Embedded)?,
+            css_set_dfl_cgrp: self.member("css_set", "dfl_cgrp", Pointer)?,
+            css_set_subsys: self.member("css_set", "subsys", Array)?,
+            css_cgroup: self.member("cgroup_subsys_state", "cgroup", Pointer)?,
+            cgroup_kn: self.member("cgroup", "kn", Pointer)?,
+            kernfs_parent: self.first_member("kernfs_node", &["__parent", "parent"], Pointer)?,
+            kernfs_name: self.first_member("kernfs_node", &["__name", "name"], Pointer)?,
         })
+    }
+
+    /// Index in `css_set.subsys` of the cgroup v1 controller whose path
+    /// stands in for the unified one when a process sits at its root: the
+    /// memory controller (container runtimes place every container in it),
+    /// else the pids controller; `None` without either.
+    pub fn cgroup_v1_subsys(&self) -> Option<u32> {
+        ["memory_cgrp_id", "pids_cgrp_id"]
+            .into_iter()
+            .find_map(|name| self.enum_value("cgroup_subsys_id", name).ok())
+    }
+
+    /// The first of `names` that `struct strukt` has, for members renamed
+    /// between kernel versions.
+    fn first_member(
+        &self,
+        strukt: &'static str,
+        names: &[&'static str],
+        read: Read,
+    ) -> Result<u32, BtfError> {
+        let mut last = BtfError::NoStruct(strukt);
+        for name in names {
+            match self.member(strukt, name, read) {
+                Err(e @ BtfError::NoMember { .. }) => last = e,
+                other => return other,
+            }
+        }
+        Err(last)
+    }
+
+    /// Size in bytes of `struct name`.
+    fn struct_size(&self, name: &'static str) -> Result<u32, BtfError> {
+        Ok(self.find_struct(name)?.size() as u32)
+    }
+
+    /// The value of `value` in `enum enumeration`.
+    fn enum_value(&self, enumeration: &'static str, value: &'static str) -> Result<u32, BtfError> {
+        let missing = BtfError::NoEnumValue { enumeration, value };
+        let types = self
+            .btf
+            .resolve_types_by_name(enumeration)
+            .map_err(|_| BtfError::NoEnumValue { enumeration, value })?;
+        types
+            .into_iter()
+            .find_map(|t| match t {
+                Type::Enum(e) => e
+                    .members
+                    .iter()
+                    .find(|m| self.btf.resolve_name(*m).is_ok_and(|n| n == value))
+                    .map(|m| m.val()),
+                _ => None,
+            })
+            .ok_or(missing)
     }
 
     /// Byte offset of `member` in `struct strukt`, looking through anonymous
@@ -158,6 +256,9 @@ impl KernelBtf {
             }
             Read::Embedded if !matches!(ty, Type::Struct(_) | Type::Union(_)) => {
                 return Err(BtfError::NotStruct { strukt, member });
+            }
+            Read::Array if !matches!(ty, Type::Array(_)) => {
+                return Err(BtfError::NotArray { strukt, member });
             }
             _ => {}
         }
@@ -262,7 +363,7 @@ mod tests {
     #[test]
     fn resolves_every_exec_offset_on_the_running_kernel() {
         let Some(btf) = running_kernel() else { return };
-        let o = btf.exec_offsets().expect("offsets");
+        let o = btf.probe_offsets().expect("offsets");
         // Facts about the layout that hold on every kernel the probe
         // supports, without fixing any offset in the test.
         assert_eq!(
@@ -274,6 +375,10 @@ mod tests {
         assert_ne!(o.task_real_parent, o.task_mm);
         assert!(o.task_tgid > 0 && o.bprm_filename > 0 && o.dentry_d_parent > 0);
         assert!(o.mount_mnt_parent != o.mount_mnt_mountpoint);
+        assert_ne!(o.pidtype_pgid, o.pidtype_sid);
+        assert!(o.upid_size >= 8 && o.upid_nr < o.upid_size);
+        assert_ne!(o.kernfs_parent, o.kernfs_name);
+        assert!(btf.cgroup_v1_subsys().is_some_and(|i| i < 16));
     }
 
     #[test]

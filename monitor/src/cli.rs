@@ -49,6 +49,13 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", default_value = crate::btf::VMLINUX_BTF)]
     pub btf: PathBuf,
 
+    /// Most processes the process table holds (1,024 to 4,194,304); a host
+    /// with more live processes gets events without parent details for
+    /// the ones left out, and a warning.
+    #[arg(long, value_name = "COUNT", default_value_t = 65536,
+          value_parser = clap::value_parser!(u32).range(1024..=4_194_304))]
+    pub max_processes: u32,
+
     /// Seconds between loss reports (reported only when something was lost).
     #[arg(long, value_name = "SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]

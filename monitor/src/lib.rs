@@ -27,6 +27,7 @@ pub mod loss;
 pub mod output;
 pub mod pipeline;
 pub mod probe;
+pub mod process;
 pub mod record;
 #[doc(hidden)]
 pub mod reference_data;

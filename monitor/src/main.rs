@@ -11,10 +11,12 @@ use clap::Parser as _;
 use monitor::{
     btf::KernelBtf,
     cli::{Cli, Command, Output, RulesCommand},
+    ecs::boot_clock_ns,
     host::HostInfo,
     output::{Outputs, Routes},
     pipeline::{self, Pipeline},
-    probe::{Probe, ProbeOptions, TRACEPOINT},
+    probe::{KernelLayout, Probe, ProbeOptions, TRACEPOINTS},
+    process::{EntityIds, ProcessTable, scan},
     rules::{self, Rule, RuleSet},
     rules_cli,
 };
@@ -60,13 +62,18 @@ fn run(cli: Cli) -> Result<()> {
         "rules loaded"
     );
 
-    let offsets = KernelBtf::open(&cli.btf)?
-        .exec_offsets()
-        .context("resolving kernel structure offsets from BTF")?;
+    let btf = KernelBtf::open(&cli.btf)?;
+    let layout = KernelLayout {
+        offsets: btf
+            .probe_offsets()
+            .context("resolving kernel structure offsets from BTF")?,
+        cgroup_v1_subsys: btf.cgroup_v1_subsys(),
+    };
+    drop(btf);
     info!(btf = %cli.btf.display(), "kernel structure offsets resolved");
-    debug!(?offsets, "offsets");
+    debug!(?layout, "kernel layout");
 
-    let mut probe = Probe::load(offsets, options)?;
+    let mut probe = Probe::load(layout, options)?;
     info!(
         ring_buffer_bytes = options.ring_buffer_bytes,
         argv_limit = options.argv_limit,
@@ -76,9 +83,7 @@ fn run(cli: Cli) -> Result<()> {
 
     let events = probe.take_events()?;
     probe.attach()?;
-    info!(tracepoint = TRACEPOINT, "program attached");
-
-    release_startup_memory();
+    info!(tracepoints = ?TRACEPOINTS, "programs attached");
 
     let wanted = cli.outputs();
     let outputs = Outputs::start(Routes {
@@ -87,7 +92,23 @@ fn run(cli: Cli) -> Result<()> {
         events_to_stdout: cli.print_events,
     })
     .context("starting the output threads")?;
-    let pipeline = Pipeline::new(&host, rules, outputs);
+    let ids = EntityIds::for_this_boot(scan::ticks_per_second());
+    let table = ProcessTable::new(ids, cli.max_processes as usize);
+    let mut pipeline = Pipeline::new(&host, table, rules, outputs, cli.print_events);
+
+    // After the attach, so that a process started during the read is seen
+    // by one or the other (or both, which the table reconciles).
+    let observed_ns = boot_clock_ns();
+    let running = scan::scan().context("reading the running processes from /proc")?;
+    pipeline.seed(&running.processes, observed_ns);
+    info!(
+        processes = running.processes.len(),
+        vanished = running.unreadable,
+        "processes already running read from /proc"
+    );
+    drop(running);
+    release_startup_memory();
+
     let interval = std::time::Duration::from_secs(cli.stats_interval);
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

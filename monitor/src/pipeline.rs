@@ -1,8 +1,11 @@
 //! The daemon's event loop: records in, events and alerts out.
 //!
 //! One task reads the ring buffer when the kernel signals data, and for each
-//! record decodes it, builds the ECS event, evaluates the rules and queues
-//! the alerts for the outputs, in order, before taking the next record. The
+//! record decodes it, updates the process table, builds the ECS event,
+//! evaluates the rules and queues the alerts for the outputs, in order,
+//! before taking the next record. Fork and end events are only built when
+//! something reads them: the events output, or a rule that may match their
+//! `event.action`; the table follows every record either way. The
 //! outputs write on threads of their own (see `output`), so a stalled reader
 //! of standard output or a stalled journald never stops the capture; what
 //! they cannot take is counted. A record is delivered or counted: never
@@ -24,36 +27,72 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, info, warn};
 
 use crate::alert::Alert;
-use crate::ecs::EventBuilder;
+use crate::ecs::{Action, EventBuilder};
 use crate::host::HostInfo;
 use crate::loss::{DaemonCounters, LossReporter};
 use crate::output::{OutputLoss, Outputs};
 use crate::probe::Probe;
-use crate::record::ExecRecord;
+use crate::process::{ProcessTable, scan::ScannedProcess};
+use crate::record::Record;
 use crate::rules::RuleSet;
 
 /// Turns records into events and alerts.
 pub struct Pipeline {
     builder: EventBuilder,
+    table: ProcessTable,
     rules: RuleSet,
     outputs: Outputs,
     counters: DaemonCounters,
+    fork_events: bool,
+    end_events: bool,
 }
 
 impl Pipeline {
-    pub fn new(host: &HostInfo, rules: RuleSet, outputs: Outputs) -> Self {
+    /// A pipeline that follows processes in `table`, evaluates `rules` and
+    /// writes to `outputs`; `all_events` when every event is printed.
+    pub fn new(
+        host: &HostInfo,
+        table: ProcessTable,
+        rules: RuleSet,
+        outputs: Outputs,
+        all_events: bool,
+    ) -> Self {
         Self {
             builder: EventBuilder::new(host),
+            fork_events: all_events || rules.may_match_action(Action::Fork { boot_ns: 0 }.name()),
+            end_events: all_events
+                || rules.may_match_action(
+                    Action::End {
+                        boot_ns: 0,
+                        wait_status: 0,
+                    }
+                    .name(),
+                ),
+            table,
             rules,
             outputs,
             counters: DaemonCounters::default(),
         }
     }
 
+    /// Fills the process table with the processes found running at start
+    /// (read at boot clock `observed_ns`), and emits one `already_running`
+    /// event for each, parents first.
+    pub fn seed(&mut self, scanned: &[ScannedProcess], observed_ns: u64) {
+        for pid in self.table.seed(scanned, observed_ns) {
+            if let Some(ctx) = self.table.context(pid) {
+                let event =
+                    self.builder
+                        .process_event(Action::AlreadyRunning, &ctx, self.table.ids());
+                self.emit(&event);
+            }
+        }
+    }
+
     /// Handles one ring buffer record from start to finish.
     pub fn handle(&mut self, bytes: &[u8]) {
         self.counters.records += 1;
-        let record = match ExecRecord::decode(bytes) {
+        let record = match Record::decode(bytes) {
             Ok(record) => record,
             Err(e) => {
                 self.counters.decode_errors += 1;
@@ -61,13 +100,52 @@ impl Pipeline {
                 return;
             }
         };
-        let event = self.builder.exec(&record);
-        self.outputs.event(&event);
-        let now = OffsetDateTime::now_utc();
-        for rule in self.rules.matching(&event) {
-            self.counters.alerts += 1;
-            self.outputs.alert(&Alert::new(rule, &event, now));
+        let event = match record {
+            Record::Exec(r) => self.builder.exec(&mut self.table, &r),
+            Record::Fork(r) => {
+                let known = self.table.fork(&r).is_some();
+                if !(known && self.fork_events) {
+                    return;
+                }
+                let action = Action::Fork { boot_ns: r.boot_ns };
+                self.table
+                    .context(r.child_tgid)
+                    .map(|ctx| self.builder.process_event(action, &ctx, self.table.ids()))
+            }
+            Record::Exit(r) => {
+                let Some(gone) = self.table.exit(&r) else {
+                    return;
+                };
+                if !self.end_events {
+                    return;
+                }
+                let action = Action::End {
+                    boot_ns: r.boot_ns,
+                    wait_status: r.exit_code,
+                };
+                let ctx = self.table.context_of(&gone);
+                Some(self.builder.process_event(action, &ctx, self.table.ids()))
+            }
+        };
+        if let Some(event) = event {
+            self.emit(&event);
         }
+    }
+
+    /// Writes an event and the alerts of the rules it matches.
+    fn emit(&mut self, event: &serde_json::Value) {
+        self.outputs.event(event);
+        let now = OffsetDateTime::now_utc();
+        for rule in self.rules.matching(event) {
+            self.counters.alerts += 1;
+            self.outputs.alert(&Alert::new(rule, event, now));
+        }
+    }
+
+    /// Removes processes whose exit was never seen; see
+    /// [`ProcessTable::sweep`].
+    pub fn sweep(&mut self) -> usize {
+        self.table.sweep()
     }
 
     /// Counts a record that was taken from the ring buffer but will not be
@@ -77,17 +155,24 @@ impl Pipeline {
         self.counters.abandoned += 1;
     }
 
-    /// The daemon's totals so far, the outputs' losses included.
+    /// The daemon's totals so far, the outputs' losses and the process
+    /// table's shortfalls included.
     pub fn counters(&self) -> DaemonCounters {
-        with_output_loss(self.counters, &self.outputs.loss())
+        let stats = self.table.stats();
+        let counters = DaemonCounters {
+            table_full: stats.dropped_full,
+            processes_unknown: stats.unknown,
+            ..self.counters
+        };
+        with_output_loss(counters, &self.outputs.loss())
     }
 
     /// Lets the outputs drain, briefly, stops them, and returns the final
     /// totals (what the outputs could not write by then included).
     pub fn close(self) -> DaemonCounters {
-        let loss = self.outputs.loss();
+        let counters = self.counters();
         self.outputs.close();
-        with_output_loss(self.counters, &loss)
+        counters
     }
 }
 
@@ -110,6 +195,28 @@ const BATCH_TIME: Duration = Duration::from_millis(20);
 /// How long the daemon keeps delivering what is left in the ring buffer
 /// after it was asked to stop; what remains then is counted as lost.
 const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// How often the daemon looks into the ring buffer without being woken:
+/// fork and exit records do not wake it (see the eBPF crate), so when no
+/// exec follows them, this is how late their events can be.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Handles one batch, bounded in count and time, so that a ring buffer that
+/// never empties does not starve the signals and the loss reports; returns
+/// whether the ring buffer was emptied.
+fn batch(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> bool {
+    let turn_ends = Instant::now() + BATCH_TIME;
+    for _ in 0..BATCH {
+        let Some(item) = ring.next() else {
+            return true;
+        };
+        pipeline.handle(&item);
+        if Instant::now() >= turn_ends {
+            break;
+        }
+    }
+    false
+}
 
 /// Registers a map's descriptor with the runtime, for readiness only.
 fn watch<T: AsRawFd>(inner: T) -> io::Result<AsyncFd<T>> {
@@ -138,29 +245,16 @@ pub async fn run(
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut tick = tokio::time::interval(stats_interval);
     tick.tick().await;
+    let mut poll = tokio::time::interval(POLL_INTERVAL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reporter = LossReporter::default();
+    let mut exits_lost_swept = 0;
 
     loop {
         tokio::select! {
             ready = ring.readable_mut() => {
                 let mut guard = ready.context("waiting for the ring buffer")?;
-                let ring = guard.get_inner_mut();
-                // At most one batch per turn, bounded in count and time: a
-                // ring buffer that never empties must not starve the signals
-                // and the loss reports.
-                let turn_ends = Instant::now() + BATCH_TIME;
-                let mut emptied = false;
-                for _ in 0..BATCH {
-                    let Some(item) = ring.next() else {
-                        emptied = true;
-                        break;
-                    };
-                    pipeline.handle(&item);
-                    if Instant::now() >= turn_ends {
-                        break;
-                    }
-                }
-                if emptied {
+                if batch(guard.get_inner_mut(), &mut pipeline) {
                     guard.clear_ready();
                 } else {
                     drop(guard);
@@ -179,9 +273,23 @@ pub async fn run(
                 guard.get_inner_mut().flush();
                 guard.clear_ready();
             }
+            _ = poll.tick() => {
+                if !batch(ring.get_mut(), &mut pipeline) {
+                    tokio::task::yield_now().await;
+                }
+            }
             _ = tick.tick() => {
                 match probe.counters() {
-                    Ok(kernel) => { reporter.periodic(&kernel, &pipeline.counters()); }
+                    Ok(kernel) => {
+                        if kernel.exits_lost > exits_lost_swept {
+                            // Some exits were never seen: their processes
+                            // would stay in the table.
+                            let removed = pipeline.sweep();
+                            debug!(removed, "process table swept");
+                            exits_lost_swept = kernel.exits_lost;
+                        }
+                        reporter.periodic(&kernel, &pipeline.counters());
+                    }
                     Err(e) => warn!(error = %e, "cannot read the kernel's counters"),
                 }
             }

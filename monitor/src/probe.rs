@@ -1,12 +1,15 @@
-//! Loading the eBPF program, attaching it, and handing out its maps.
+//! Loading the eBPF programs, attaching them, and handing out their maps.
 //!
 //! The object file is compiled by the build script and embedded in the
-//! binary. Before load, the daemon writes the kernel's field offsets and the
-//! argv capture limit into the program's read-only `CONFIG`, sizes the ring
-//! buffer, and sizes the scratch array to the number of possible CPUs.
+//! binary. Before load, the daemon writes the kernel's field offsets, the
+//! argv capture limit and the wake-up threshold into the programs' read-only
+//! `CONFIG`, sizes the ring buffer, and sizes the scratch array to the
+//! number of possible CPUs.
 //!
-//! The program attaches as a BTF tracepoint (`tp_btf`), which needs neither
-//! tracefs nor debugfs mounted.
+//! The programs attach as BTF tracepoints (`tp_btf`), which need neither
+//! tracefs nor debugfs mounted: `sched_process_fork` and
+//! `sched_process_exit` first, then `sched_process_exec`, so that no exec
+//! is seen from a process whose birth was missed after start.
 //!
 //! Not done yet: pinning, so that a restart does not lose events.
 
@@ -17,13 +20,27 @@ use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
     programs::BtfTracePoint,
 };
-use monitor_common::{ARGV_CAPTURE_MAX, KernelOffsets, ProbeConfig, counter};
+use monitor_common::{ARGV_CAPTURE_MAX, KernelOffsets, NO_SUBSYS, ProbeConfig, counter};
 
 static PROBE_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-probe"));
 
-/// The tracepoint the program attaches to, and the program's name.
-pub const TRACEPOINT: &str = "sched_process_exec";
+/// The tracepoints the programs attach to, which are also the programs'
+/// names, in attach order.
+pub const TRACEPOINTS: [&str; 3] = [
+    "sched_process_fork",
+    "sched_process_exit",
+    "sched_process_exec",
+];
+
+/// What the kernel side needs to know of the running kernel.
+#[derive(Debug, Clone, Copy)]
+pub struct KernelLayout {
+    /// Field offsets, from BTF.
+    pub offsets: KernelOffsets,
+    /// The cgroup v1 controller to fall back to, if any.
+    pub cgroup_v1_subsys: Option<u32>,
+}
 
 /// Load-time settings.
 #[derive(Debug, Clone, Copy)]
@@ -40,8 +57,13 @@ pub const RING_BUFFER_MAX: u32 = 1 << 30;
 impl ProbeOptions {
     /// Largest record the program can write with these options.
     pub fn max_record(&self) -> u32 {
-        (std::mem::size_of::<monitor_common::ExecHeader>() + 2 * monitor_common::PATH_MAX) as u32
-            + self.argv_limit
+        monitor_common::max_exec_record(self.argv_limit) as u32
+    }
+
+    /// Pending bytes above which fork and exit records wake the reader: an
+    /// eighth of the ring buffer.
+    pub fn wakeup_bytes(&self) -> u64 {
+        u64::from(self.ring_buffer_bytes / 8)
     }
 
     /// Checks the options against the build's limits and each other: the
@@ -123,6 +145,11 @@ pub struct KernelCounters {
     pub path_unreadable: u64,
     /// Execs for which no record could be assembled.
     pub capture_failed: u64,
+    /// Fork records lost (the process table misses a process).
+    pub forks_lost: u64,
+    /// Exit records lost (the process table keeps a dead process until its
+    /// next sweep).
+    pub exits_lost: u64,
 }
 
 impl KernelCounters {
@@ -131,15 +158,21 @@ impl KernelCounters {
         self.ringbuf_full + self.capture_failed
     }
 
-    /// Execs delivered with a part missing (argv or path unreadable).
+    /// Fork and exit records lost in the kernel.
+    pub fn lifecycle_lost(&self) -> u64 {
+        self.forks_lost + self.exits_lost
+    }
+
+    /// Execs delivered with a part missing (argv or path unreadable), and
+    /// fork and exit records lost (process context degraded).
     pub fn degraded(&self) -> u64 {
-        self.argv_unreadable + self.path_unreadable
+        self.argv_unreadable + self.path_unreadable + self.forks_lost + self.exits_lost
     }
 }
 
 impl Probe {
-    /// Loads the program into the kernel (the verifier runs here).
-    pub fn load(offsets: KernelOffsets, options: ProbeOptions) -> Result<Self, ProbeError> {
+    /// Loads the programs into the kernel (the verifier runs here).
+    pub fn load(layout: KernelLayout, options: ProbeOptions) -> Result<Self, ProbeError> {
         check_kernel_version()?;
         options.validate()?;
         let size = options.ring_buffer_bytes;
@@ -147,8 +180,10 @@ impl Probe {
             .map_err(|(what, e)| classify(anyhow::Error::new(e).context(what)))?;
         let config = ProbeConfig {
             argv_limit: options.argv_limit,
+            cgroup_v1_subsys: layout.cgroup_v1_subsys.unwrap_or(NO_SUBSYS),
+            wakeup_bytes: options.wakeup_bytes(),
+            offsets: layout.offsets,
             _pad: 0,
-            offsets,
         };
         let mut ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
@@ -158,10 +193,11 @@ impl Probe {
             .map_err(|e| classify(e.into()))?;
 
         let btf = Btf::from_sys_fs().map_err(|e| ProbeError::Load(e.into()))?;
-        let program = exec_program(&mut ebpf)?;
-        program
-            .load(TRACEPOINT, &btf)
-            .map_err(|e| classify(e.into()))?;
+        for name in TRACEPOINTS {
+            program(&mut ebpf, name)?
+                .load(name, &btf)
+                .map_err(|e| classify(anyhow::Error::new(e).context(name)))?;
+        }
 
         let counters = ebpf
             .take_map("COUNTERS")
@@ -170,17 +206,25 @@ impl Probe {
         Ok(Self { ebpf, counters })
     }
 
-    /// Attaches the program; execs are captured from here on.
+    /// Attaches the programs; processes are followed from here on.
     pub fn attach(&mut self) -> Result<(), ProbeError> {
-        let program = exec_program(&mut self.ebpf)?;
-        program.attach().map_err(|e| classify(e.into()))?;
+        for name in TRACEPOINTS {
+            program(&mut self.ebpf, name)?
+                .attach()
+                .map_err(|e| classify(anyhow::Error::new(e).context(name)))?;
+        }
         Ok(())
     }
 
-    /// Detaches and unloads the program; the maps stay readable.
+    /// Detaches and unloads the programs, exec first; the maps stay
+    /// readable.
     pub fn detach(&mut self) -> Result<(), ProbeError> {
-        let program = exec_program(&mut self.ebpf)?;
-        program.unload().map_err(|e| ProbeError::Load(e.into()))
+        for name in TRACEPOINTS.into_iter().rev() {
+            program(&mut self.ebpf, name)?
+                .unload()
+                .map_err(|e| ProbeError::Load(anyhow::Error::new(e).context(name)))?;
+        }
+        Ok(())
     }
 
     /// Takes the ring buffer the records arrive in.
@@ -209,14 +253,16 @@ impl Probe {
             argv_unreadable: total(counter::ARGV_UNREADABLE)?,
             path_unreadable: total(counter::PATH_UNREADABLE)?,
             capture_failed: total(counter::CAPTURE_FAILED)?,
+            forks_lost: total(counter::FORKS_LOST)?,
+            exits_lost: total(counter::EXITS_LOST)?,
         })
     }
 }
 
-/// The exec program inside the loaded object.
-fn exec_program(ebpf: &mut Ebpf) -> Result<&mut BtfTracePoint, ProbeError> {
-    ebpf.program_mut(TRACEPOINT)
-        .ok_or_else(|| ProbeError::Load(anyhow::anyhow!("program {TRACEPOINT} missing")))?
+/// One of the programs inside the loaded object.
+fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut BtfTracePoint, ProbeError> {
+    ebpf.program_mut(name)
+        .ok_or_else(|| ProbeError::Load(anyhow::anyhow!("program {name} missing")))?
         .try_into()
         .map_err(|e: aya::programs::ProgramError| ProbeError::Load(e.into()))
 }

@@ -4,11 +4,11 @@
 //! length against the bytes actually received, so a short or corrupt record
 //! is an error, never a panic or a read past the end.
 //!
-//! Not decoded yet: fork, exit and syslog records (they do not exist yet).
+//! Not decoded yet: syslog records (they do not exist yet).
 
 use std::borrow::Cow;
 
-use monitor_common::{COMM_LEN, ExecHeader, flags, kind};
+use monitor_common::{COMM_LEN, ExecHeader, ExitRecord, ForkRecord, flags, kind};
 
 /// Why a record could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,11 +21,49 @@ pub enum DecodeError {
     Length { declared: usize, actual: usize },
 }
 
+/// Any record from the ring buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Fork(ForkRecord),
+    Exec(ExecRecord),
+    Exit(ExitRecord),
+}
+
+impl Record {
+    /// Decodes one ring buffer record of any kind.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let Some(kind) = bytes.get(..4) else {
+            return Err(DecodeError::Short(bytes.len()));
+        };
+        match u32::from_ne_bytes(kind.try_into().expect("four bytes")) {
+            kind::EXEC => ExecRecord::decode(bytes).map(Record::Exec),
+            kind::FORK => fixed(bytes).map(Record::Fork),
+            kind::EXIT => fixed(bytes).map(Record::Exit),
+            other => Err(DecodeError::UnknownKind(other)),
+        }
+    }
+}
+
+/// Reads a fixed-size record.
+fn fixed<T: aya::Pod>(bytes: &[u8]) -> Result<T, DecodeError> {
+    if bytes.len() < std::mem::size_of::<T>() {
+        return Err(DecodeError::Short(bytes.len()));
+    }
+    // SAFETY: the slice holds at least size_of::<T>() bytes, and T is Pod:
+    // a plain repr(C) struct of integers, valid for any bit pattern;
+    // read_unaligned copes with the ring buffer's alignment.
+    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) })
+}
+
 /// One successful exec, as captured in the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecRecord {
     /// `CLOCK_BOOTTIME` nanoseconds when the exec completed.
     pub boot_ns: u64,
+    /// When the process started, in boot clock nanoseconds.
+    pub start_ns: u64,
+    /// When its parent started.
+    pub parent_start_ns: u64,
     pub pid: u32,
     /// The thread that called exec (equal to `pid` unless a secondary
     /// thread did).
@@ -35,6 +73,14 @@ pub struct ExecRecord {
     pub gid: u32,
     pub euid: u32,
     pub egid: u32,
+    /// Session id.
+    pub sid: u32,
+    /// Process group id.
+    pub pgid: u32,
+    /// The pid inside the process's own pid namespace.
+    pub vpid: u32,
+    /// Controlling terminal (major, minor), if any.
+    pub tty: Option<(u32, u32)>,
     /// Thread name after the exec (at most 15 bytes).
     pub comm: Vec<u8>,
     /// Absolute path of the file that ran, rebuilt from the kernel's
@@ -42,6 +88,11 @@ pub struct ExecRecord {
     pub executable: Option<Vec<u8>>,
     /// The path walk stopped before the root (very deep path).
     pub executable_truncated: bool,
+    /// The working directory; `None` when it could not be read. Starts with
+    /// `...` when it was too deep to walk to the root.
+    pub working_directory: Option<Vec<u8>>,
+    /// The cgroup path (`/system.slice/x.scope`), `/` at the root.
+    pub cgroup: Vec<u8>,
     /// The file name exactly as passed to exec (may be relative).
     pub filename: Vec<u8>,
     /// The arguments, each exactly as in memory, empty ones included.
@@ -72,26 +123,36 @@ impl ExecRecord {
             return Err(DecodeError::UnknownKind(h.kind));
         }
         let data = &bytes[header_len..];
-        let (path_len, filename_len, argv_len) = (
-            h.path_len as usize,
-            h.filename_len as usize,
-            h.argv_len as usize,
-        );
-        let declared = path_len + filename_len + argv_len;
+        let lengths = [
+            h.path_len,
+            h.cwd_len,
+            h.cgroup_len,
+            h.filename_len,
+            h.argv_len,
+        ];
+        let declared = lengths.iter().map(|&n| n as usize).sum();
         if declared > data.len() {
             return Err(DecodeError::Length {
                 declared,
                 actual: data.len(),
             });
         }
-        let (path, rest) = data.split_at(path_len);
-        let (filename, rest) = rest.split_at(filename_len);
-        let argv = &rest[..argv_len];
+        let mut rest = data;
+        let [path, cwd, cgroup, filename, argv] = lengths.map(|n| {
+            let (block, tail) = rest.split_at(n as usize);
+            rest = tail;
+            block
+        });
 
         let path_unreadable = h.flags & flags::PATH_UNREADABLE != 0 || path.is_empty();
         let path_truncated = h.flags & flags::PATH_TRUNCATED != 0;
+        let cwd_unreadable = h.flags & flags::CWD_UNREADABLE != 0;
+        let cwd_truncated = h.flags & flags::CWD_TRUNCATED != 0;
+        let cgroup_truncated = h.flags & flags::CGROUP_TRUNCATED != 0;
         Ok(Self {
             boot_ns: h.boot_ns,
+            start_ns: h.start_ns,
+            parent_start_ns: h.parent_start_ns,
             pid: h.tgid,
             tid: h.tid,
             ppid: h.ppid,
@@ -99,9 +160,15 @@ impl ExecRecord {
             gid: h.gid,
             euid: h.euid,
             egid: h.egid,
+            sid: h.sid,
+            pgid: h.pgid,
+            vpid: h.vpid,
+            tty: (h.flags & flags::HAS_TTY != 0).then_some((h.tty_major, h.tty_minor)),
             comm: until_nul(&h.comm[..COMM_LEN]).to_vec(),
             executable: (!path_unreadable).then(|| join_components(path, path_truncated)),
             executable_truncated: path_truncated,
+            working_directory: (!cwd_unreadable).then(|| join_components(cwd, cwd_truncated)),
+            cgroup: join_components(cgroup, cgroup_truncated),
             filename: filename.to_vec(),
             args: split_argv(argv),
             argc: h.argc,
@@ -172,12 +239,22 @@ mod tests {
     use super::*;
 
     fn record(flags: u32, path: &[u8], filename: &[u8], argv: &[u8]) -> Vec<u8> {
+        with_blocks(
+            flags,
+            [path, b"tmp\0", b"x.scope\0system.slice\0", filename, argv],
+        )
+    }
+
+    fn with_blocks(flags: u32, blocks: [&[u8]; 5]) -> Vec<u8> {
         let mut comm = [0u8; COMM_LEN];
         comm[..5].copy_from_slice(b"dmesg");
+        let [path, cwd, cgroup, filename, argv] = blocks;
         let h = ExecHeader {
             kind: kind::EXEC,
             flags,
             boot_ns: 42,
+            start_ns: 40,
+            parent_start_ns: 7,
             tgid: 100,
             tid: 101,
             ppid: 1,
@@ -186,15 +263,26 @@ mod tests {
             euid: 0,
             egid: 0,
             argc: 2,
+            sid: 90,
+            pgid: 95,
+            vpid: 3,
+            tty_major: 136,
+            tty_minor: 2,
             argv_size: argv.len() as u32,
             argv_len: argv.len() as u32,
             filename_len: filename.len() as u32,
             path_len: path.len() as u32,
+            cwd_len: cwd.len() as u32,
+            cgroup_len: cgroup.len() as u32,
             comm,
+            ..ExecHeader::default()
         };
-        // SAFETY: ExecHeader is plain integers without padding.
-        let head: [u8; std::mem::size_of::<ExecHeader>()] = unsafe { std::mem::transmute(h) };
-        [&head[..], path, filename, argv].concat()
+        [bytes_of(&h), path, cwd, cgroup, filename, argv].concat()
+    }
+
+    fn bytes_of<T: aya::Pod>(value: &T) -> &[u8] {
+        // SAFETY: T is Pod: plain integers without padding, all initialised.
+        unsafe { std::slice::from_raw_parts((value as *const T).cast(), std::mem::size_of::<T>()) }
     }
 
     #[test]
@@ -205,13 +293,58 @@ mod tests {
             (r.pid, r.tid, r.ppid, r.uid, r.gid, r.euid),
             (100, 101, 1, 1000, 1001, 0)
         );
-        assert_eq!(r.boot_ns, 42);
+        assert_eq!((r.boot_ns, r.start_ns, r.parent_start_ns), (42, 40, 7));
+        assert_eq!((r.sid, r.pgid, r.vpid, r.tty), (90, 95, 3, None));
+        assert_eq!(r.working_directory.as_deref(), Some(&b"/tmp"[..]));
+        assert_eq!(r.cgroup, b"/system.slice/x.scope");
         assert_eq!(r.comm, b"dmesg");
         assert_eq!(r.executable.as_deref(), Some(&b"/usr/bin/dmesg"[..]));
         assert_eq!(r.filename, b"/bin/dmesg");
         assert_eq!(r.args, vec![b"dmesg".to_vec(), b"-c".to_vec()]);
         assert_eq!(r.name(), b"dmesg");
         assert!(!r.args_truncated && !r.args_unreadable && !r.executable_truncated);
+    }
+
+    #[test]
+    fn terminal_and_unreadable_directory_follow_the_flags() {
+        let bytes = with_blocks(
+            flags::HAS_TTY | flags::CWD_UNREADABLE,
+            [b"sh\0", b"", b"", b"sh", b"sh\0"],
+        );
+        let r = ExecRecord::decode(&bytes).expect("decode");
+        assert_eq!(r.tty, Some((136, 2)));
+        assert_eq!(r.working_directory, None);
+        assert_eq!(r.cgroup, b"/");
+    }
+
+    #[test]
+    fn fork_and_exit_records_decode_by_kind() {
+        let fork = ForkRecord {
+            kind: kind::FORK,
+            child_tgid: 5,
+            parent_tgid: 4,
+            child_start_ns: 9,
+            ..ForkRecord::default()
+        };
+        let exit = ExitRecord {
+            kind: kind::EXIT,
+            tgid: 5,
+            exit_code: 256,
+            ..ExitRecord::default()
+        };
+        assert_eq!(Record::decode(bytes_of(&fork)), Ok(Record::Fork(fork)));
+        assert_eq!(Record::decode(bytes_of(&exit)), Ok(Record::Exit(exit)));
+        let exec = record(0, b"x\0", b"x", b"x\0");
+        assert!(matches!(Record::decode(&exec), Ok(Record::Exec(_))));
+        assert_eq!(
+            Record::decode(&bytes_of(&fork)[..20]),
+            Err(DecodeError::Short(20))
+        );
+        assert_eq!(Record::decode(&[1, 0]), Err(DecodeError::Short(2)));
+        assert_eq!(
+            Record::decode(&[7, 0, 0, 0]),
+            Err(DecodeError::UnknownKind(7))
+        );
     }
 
     #[test]

@@ -282,7 +282,7 @@ fn a_full_ring_buffer_is_counted_and_reported() {
     let seen = daemon
         .documents()
         .iter()
-        .filter(|d| d["process"]["args"][1] == marker.as_str())
+        .filter(|d| d["event"]["action"] == "exec" && d["process"]["args"][1] == marker.as_str())
         .count();
     let (code, log) = daemon.stop_with(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(code, Some(0));

@@ -92,13 +92,29 @@ pub(super) fn format_message(rule_name: &str, event: &Value) -> String {
     let user = lookup(event, "user.name")
         .or_else(|| lookup(event, "user.id"))
         .map_or_else(|| "?".into(), text_of);
-    format!(
-        "{}: pid={} user={} cmd={}",
+    let mut line = format!(
+        "{}: pid={} user={}",
         escape_line(rule_name),
         escape_arg(&pid),
-        escape_arg(&user),
-        command_line(event)
-    )
+        escape_arg(&user)
+    );
+    if let Some(ppid) = lookup(event, "process.parent.pid") {
+        let name = lookup(event, "process.parent.name").map_or_else(|| "?".into(), text_of);
+        line.push_str(&format!(
+            " parent={}[{}]",
+            escape_arg(&name),
+            escape_arg(&text_of(ppid))
+        ));
+    }
+    if let Some(id) = lookup(event, "container.id") {
+        // The short form `docker ps` shows.
+        let id = text_of(id);
+        let short: String = id.chars().take(12).collect();
+        line.push_str(&format!(" container={}", escape_arg(&short)));
+    }
+    line.push_str(" cmd=");
+    line.push_str(&command_line(event));
+    line
 }
 
 /// Escapes like [`escape_arg`] but never quotes, for text that is not an argument.

@@ -105,7 +105,9 @@ impl Alert {
     }
 
     /// One line for humans:
-    /// `<rule name>: pid=<pid> user=<user.name or user.id> cmd=<arguments>`.
+    /// `<rule name>: pid=<pid> user=<user.name or user.id>
+    /// parent=<name>[<pid>] container=<short id> cmd=<arguments>`, the
+    /// parent and container parts when the event has them.
     ///
     /// Every part is escaped with [`escape_arg`] rules, so the line holds no
     /// control character whatever the process put in its arguments.

@@ -104,7 +104,7 @@ fn message_is_one_readable_line() {
     let event = exec_event(json!(["dmesg", "-c", "evil\nline", "\x1b[31m"]));
     let alert = Alert::new(&dmesg_rule(), &event, now());
     let expected = concat!(
-        "Attempt to Clear Kernel Ring Buffer: pid=4242 user=root ",
+        "Attempt to Clear Kernel Ring Buffer: pid=4242 user=root parent=bash[1] ",
         r#"cmd=dmesg -c "evil\nline" "\x1b[31m""#
     );
     assert_eq!(alert.message(), expected);
@@ -121,7 +121,15 @@ fn message_falls_back_to_uid_and_executable() {
     let alert = Alert::new(&dmesg_rule(), &event, now());
     assert_eq!(
         alert.message(),
-        "Attempt to Clear Kernel Ring Buffer: pid=4242 user=1000 cmd=/usr/bin/dmesg"
+        "Attempt to Clear Kernel Ring Buffer: pid=4242 user=1000 parent=bash[1] cmd=/usr/bin/dmesg"
+    );
+    event["process"]["parent"] = json!({"pid": 7});
+    event["container"] = json!({"id": "0123456789abcdef0123"});
+    let alert = Alert::new(&dmesg_rule(), &event, now());
+    assert_eq!(
+        alert.message(),
+        "Attempt to Clear Kernel Ring Buffer: pid=4242 user=1000 parent=?[7] \
+         container=0123456789ab cmd=/usr/bin/dmesg"
     );
     let bare = Alert::new(&dmesg_rule(), &json!({}), now());
     assert_eq!(

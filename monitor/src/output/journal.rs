@@ -22,14 +22,20 @@ use crate::alert::{Alert, text_of};
 pub const SYSLOG_IDENTIFIER: &str = "monitor";
 
 /// Fields copied from the alert document when present: (journal field, path).
-const COPIED: [(&str, &str); 7] = [
+const COPIED: [(&str, &str); 13] = [
     ("PROCESS_PID", "process.pid"),
+    ("PROCESS_ENTITY_ID", "process.entity_id"),
     ("PROCESS_NAME", "process.name"),
     ("PROCESS_EXECUTABLE", "process.executable"),
     ("PROCESS_ARGS", "process.args"),
+    ("PROCESS_WORKING_DIRECTORY", "process.working_directory"),
     ("PROCESS_PARENT_PID", "process.parent.pid"),
+    ("PROCESS_PARENT_NAME", "process.parent.name"),
+    ("PROCESS_PARENT_ENTITY_ID", "process.parent.entity_id"),
     ("USER_ID", "user.id"),
     ("USER_NAME", "user.name"),
+    ("CONTAINER_ID", "container.id"),
+    ("HOST_NAME", "host.name"),
 ];
 
 /// Writes each alert as one journald entry.

@@ -176,14 +176,31 @@ pub fn builtin() -> RuleSet {
 pub struct RuleSet {
     rules: Vec<Rule>,
     index: RuleIndex,
+    /// The `event.action` values some process rule may match, lowercased;
+    /// `None` when some rule may match any action.
+    actions: Option<Vec<String>>,
 }
 
 impl RuleSet {
     /// A set holding `rules`, in that order.
     pub fn new(rules: Vec<Rule>) -> Self {
-        let mut set = RuleSet::default();
+        let mut set = RuleSet {
+            actions: Some(Vec::new()),
+            ..RuleSet::default()
+        };
         set.extend(rules);
         set
+    }
+
+    /// Whether some rule could match a process event whose `event.action`
+    /// is `action`; false lets the daemon skip building events nobody
+    /// reads. Errs on the side of true: a rule that does not pin
+    /// `event.action` may match anything.
+    pub fn may_match_action(&self, action: &str) -> bool {
+        match &self.actions {
+            None => true,
+            Some(actions) => actions.iter().any(|a| a.eq_ignore_ascii_case(action)),
+        }
     }
 
     /// The rules, in load order.
@@ -205,6 +222,15 @@ impl RuleSet {
     pub fn extend(&mut self, rules: impl IntoIterator<Item = Rule>) {
         for rule in rules {
             self.index.add(self.rules.len(), &rule);
+            if matches!(rule.query.category(), None | Some("process")) {
+                match (rule.query.pinned_values("event.action"), &mut self.actions) {
+                    (Some(values), Some(actions)) => {
+                        actions.extend(values.into_iter().map(|v| v.to_ascii_lowercase()));
+                    }
+                    (None, actions) => *actions = None,
+                    (Some(_), None) => {}
+                }
+            }
             self.rules.push(rule);
         }
     }

@@ -117,9 +117,38 @@ impl Daemon {
         self.stdout.lock().expect("lock").clone()
     }
 
-    /// The exec event for `pid`, waiting up to `timeout`.
+    /// The (first) exec event for `pid`, waiting up to `timeout`.
     pub fn wait_event(&self, pid: u32, timeout: Duration) -> Option<Value> {
-        self.wait_document(timeout, |d| is_kind(d, "event") && pid_of(d) == Some(pid))
+        self.wait_action(pid, "exec", timeout)
+    }
+
+    /// The first event for `pid` with this `event.action`, waiting up to
+    /// `timeout`.
+    pub fn wait_action(&self, pid: u32, action: &str, timeout: Duration) -> Option<Value> {
+        self.wait_document(timeout, |d| {
+            is_kind(d, "event") && d["event"]["action"] == action && pid_of(d) == Some(pid)
+        })
+    }
+
+    /// Every event for `pid` with this `event.action` seen so far.
+    pub fn events(&self, pid: u32, action: &str) -> Vec<Value> {
+        self.documents()
+            .into_iter()
+            .filter(|d| is_kind(d, "event") && d["event"]["action"] == action)
+            .filter(|d| pid_of(d) == Some(pid))
+            .collect()
+    }
+
+    /// The first exec event whose arguments include `marker`, waiting up to
+    /// `timeout`.
+    pub fn wait_exec_with(&self, marker: &str, timeout: Duration) -> Option<Value> {
+        self.wait_document(timeout, |d| {
+            is_kind(d, "event")
+                && d["event"]["action"] == "exec"
+                && d["process"]["args"]
+                    .as_array()
+                    .is_some_and(|args| args.iter().any(|a| a == marker))
+        })
     }
 
     /// The first alert for `pid`, waiting up to `timeout`.

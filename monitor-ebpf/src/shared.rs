@@ -1,0 +1,130 @@
+//! What the three programs share: the configuration, the maps, and the
+//! helpers to read kernel memory, count, and submit records.
+
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    helpers::generated::bpf_probe_read_kernel,
+    macros::map,
+    maps::{PerCpuArray, RingBuf},
+};
+use monitor_common::{ARGV_LIMIT_DEFAULT, KernelOffsets, NO_SUBSYS, ProbeConfig, counter};
+
+/// Written by the daemon before load (see the crate docs).
+#[unsafe(no_mangle)]
+static CONFIG: ProbeConfig = ProbeConfig {
+    argv_limit: ARGV_LIMIT_DEFAULT,
+    cgroup_v1_subsys: NO_SUBSYS,
+    wakeup_bytes: 0,
+    // SAFETY: KernelOffsets is plain integers; all-zero is a valid value.
+    offsets: unsafe { core::mem::zeroed::<KernelOffsets>() },
+    _pad: 0,
+};
+
+/// Records for the daemon. The size is replaced at load time.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
+
+/// Per-CPU counters, indexed by `monitor_common::counter`.
+#[map]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
+
+/// The configuration the daemon wrote.
+#[inline(always)]
+pub fn config() -> ProbeConfig {
+    // SAFETY: reading a global of plain integers; volatile so that the
+    // compiler does not fold in the build-time default.
+    unsafe { core::ptr::read_volatile(&CONFIG) }
+}
+
+/// Reads a `T` at `base + offset` from kernel memory.
+///
+/// # Safety
+/// Only the helper touches `base`; a bad address yields an error, not a fault.
+#[inline(always)]
+pub unsafe fn read<T: Copy>(base: *const u8, offset: u32) -> Result<T, i64> {
+    let mut value = core::mem::MaybeUninit::<T>::uninit();
+    // SAFETY: the helper writes exactly size_of::<T>() bytes into `value` or
+    // fails; on failure `value` is never read.
+    unsafe {
+        let ret = bpf_probe_read_kernel(
+            value.as_mut_ptr() as *mut c_void,
+            core::mem::size_of::<T>() as u32,
+            base.wrapping_add(offset as usize) as *const c_void,
+        );
+        if ret != 0 {
+            return Err(ret);
+        }
+        Ok(value.assume_init())
+    }
+}
+
+/// Reads a pointer at `base + offset` and fails on a null one.
+///
+/// # Safety
+/// As for [`read`].
+#[inline(always)]
+pub unsafe fn follow(base: *const u8, offset: u32) -> Result<*const u8, i64> {
+    // SAFETY: as for `read`.
+    let ptr: *const u8 = unsafe { read(base, offset)? };
+    if ptr.is_null() { Err(-1) } else { Ok(ptr) }
+}
+
+/// Adds one to a per-CPU counter.
+#[inline(always)]
+pub fn count(index: u32) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(index) {
+        // SAFETY: a per-CPU slot is only touched by programs on this CPU,
+        // which do not nest.
+        unsafe { *slot += 1 };
+    }
+}
+
+/// The process's pid in its own (innermost) pid namespace: the number at
+/// `thread_pid->numbers[level]`; 0 when it cannot be read.
+///
+/// # Safety
+/// Reads go through the probe-read helpers only.
+#[inline(always)]
+pub unsafe fn namespace_pid(task: *const u8, off: &KernelOffsets) -> u32 {
+    // SAFETY: as documented above.
+    unsafe {
+        let Ok(pid) = follow(task, off.task_thread_pid) else {
+            return 0;
+        };
+        let Ok(level) = read::<u32>(pid, off.pid_level) else {
+            return 0;
+        };
+        // Pid namespaces nest at most 32 deep.
+        let at = off.pid_numbers + (level & 31) * off.upid_size + off.upid_nr;
+        read::<i32>(pid, at).map_or(0, |nr| nr as u32)
+    }
+}
+
+/// Submit flags for an exec record. The reader must see it promptly (rules
+/// run on it), so it is woken whenever records are already waiting: those
+/// may be fork and exit records submitted without a wake-up, and the ring
+/// buffer's own rule (wake only a reader that has caught up) would then
+/// never fire. With nothing waiting, that rule decides.
+#[inline(always)]
+pub fn exec_wakeup() -> u64 {
+    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) > 0 {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        0
+    }
+}
+
+/// Submit flags for a fork or exit record: no wake-up (the next exec record
+/// or the reader's timer brings it) unless the ring buffer is filling up.
+/// Waking the reader is most of a record's cost in the kernel, and forks
+/// and exits are twice as many as execs.
+#[inline(always)]
+pub fn lifecycle_wakeup(config: &ProbeConfig) -> u64 {
+    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) > config.wakeup_bytes {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
+    }
+}

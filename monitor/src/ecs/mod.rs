@@ -1,0 +1,179 @@
+//! Building Elastic Common Schema documents from the process table.
+//!
+//! Process events have the shape Elastic's own agent writes for Linux
+//! (`event.category: ["process"]`), so Elastic's rules and dashboards read
+//! them as they read the agent's:
+//!
+//! | `event.action` | `event.type` | when |
+//! |---|---|---|
+//! | `exec` | `["start"]` | a process execs a new program |
+//! | `fork` | `["start"]` | a process is created (a copy of its creator) |
+//! | `end` | `["end"]` | a process ends; with `process.end` and `process.exit_code` |
+//! | `already_running` | `["info"]` | at start, once per process already running |
+//!
+//! Where the agent has a field for something we capture, we use the agent's
+//! name for it (`process.rs` lists them). Events say `event.module:
+//! "monitor"` and `event.dataset: "monitor.process"`: they come from this
+//! tool, not from Elastic's agent.
+
+mod process;
+
+use serde_json::{Value, json};
+use time::{OffsetDateTime, UtcOffset};
+
+use crate::host::HostInfo;
+use crate::process::{Context, EntityIds, NameCache, ProcessTable};
+use crate::record::ExecRecord;
+
+/// ECS version the documents follow.
+pub const ECS_VERSION: &str = "8.17.0";
+
+/// What happened to the process an event describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// An exec, by the thread `thread_id` (the pid unless a secondary thread
+    /// exec'd), at boot clock `boot_ns`.
+    Exec { thread_id: u32, boot_ns: u64 },
+    /// A fork at boot clock `boot_ns`.
+    Fork { boot_ns: u64 },
+    /// The end of the process, with its wait status.
+    End { boot_ns: u64, wait_status: u32 },
+    /// Found running when the daemon started.
+    AlreadyRunning,
+}
+
+impl Action {
+    /// The `event.action` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Exec { .. } => "exec",
+            Action::Fork { .. } => "fork",
+            Action::End { .. } => "end",
+            Action::AlreadyRunning => "already_running",
+        }
+    }
+
+    fn event_type(self) -> &'static str {
+        match self {
+            Action::Exec { .. } | Action::Fork { .. } => "start",
+            Action::End { .. } => "end",
+            Action::AlreadyRunning => "info",
+        }
+    }
+
+    /// When it happened, in boot clock nanoseconds; `None` for "now".
+    fn boot_ns(self) -> Option<u64> {
+        match self {
+            Action::Exec { boot_ns, .. }
+            | Action::Fork { boot_ns }
+            | Action::End { boot_ns, .. } => Some(boot_ns),
+            Action::AlreadyRunning => None,
+        }
+    }
+}
+
+/// Builds ECS documents, numbering them as it goes.
+pub struct EventBuilder {
+    host: Value,
+    id_prefix: String,
+    sequence: u64,
+    names: NameCache,
+}
+
+impl EventBuilder {
+    pub fn new(host: &HostInfo) -> Self {
+        let started = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        Self {
+            host: host.to_ecs(),
+            id_prefix: format!("{started:x}"),
+            sequence: 0,
+            names: NameCache::new(),
+        }
+    }
+
+    /// Follows an exec in `table` and returns its event.
+    pub fn exec(&mut self, table: &mut ProcessTable, r: &ExecRecord) -> Option<Value> {
+        table.exec(r);
+        table.resolve_parent(r.pid);
+        let action = Action::Exec {
+            thread_id: r.tid,
+            boot_ns: r.boot_ns,
+        };
+        let ctx = table.context(r.pid)?;
+        Some(self.process_event(action, &ctx, table.ids()))
+    }
+
+    /// The ECS document for `action` on the process of `ctx`.
+    pub fn process_event(&mut self, action: Action, ctx: &Context<'_>, ids: &EntityIds) -> Value {
+        self.sequence += 1;
+        let now = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        let at = action.boot_ns().map_or(now, boot_to_wall_ns);
+        let fields = process::Fields::new(ctx, ids, &mut self.names, action);
+        let mut doc = json!({
+            "@timestamp": rfc3339(at),
+            "ecs": { "version": ECS_VERSION },
+            "agent": { "type": "monitor", "version": env!("CARGO_PKG_VERSION") },
+            "event": {
+                "kind": "event",
+                "category": ["process"],
+                "type": [action.event_type()],
+                "action": action.name(),
+                "id": format!("{}-{:x}", self.id_prefix, self.sequence),
+                "sequence": self.sequence,
+                "created": rfc3339(now),
+                "module": "monitor",
+                "dataset": "monitor.process",
+            },
+            "host": self.host,
+        });
+        fields.into_document(&mut doc);
+        doc
+    }
+}
+
+/// The boot clock now, in nanoseconds: the clock of the kernel's records.
+pub fn boot_clock_ns() -> u64 {
+    use nix::time::{ClockId, clock_gettime};
+    clock_gettime(ClockId::CLOCK_BOOTTIME)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or_default()
+}
+
+/// Converts a `CLOCK_BOOTTIME` reading to nanoseconds since the Unix epoch,
+/// using the two clocks' current difference (so a clock step applies from
+/// the next event on).
+pub fn boot_to_wall_ns(boot_ns: u64) -> i128 {
+    use nix::time::{ClockId, clock_gettime};
+    let ns = |id| {
+        clock_gettime(id)
+            .map(|t| t.tv_sec() as i128 * 1_000_000_000 + t.tv_nsec() as i128)
+            .unwrap_or_default()
+    };
+    let offset = ns(ClockId::CLOCK_REALTIME) - ns(ClockId::CLOCK_BOOTTIME);
+    offset + boot_ns as i128
+}
+
+/// RFC 3339 in UTC with nanoseconds: `2025-03-20T12:34:56.123456789Z`.
+pub fn rfc3339(unix_ns: i128) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(unix_ns)
+        .map(rfc3339_nanos)
+        .unwrap_or_default()
+}
+
+/// [`rfc3339`] for a date-time value.
+pub fn rfc3339_nanos(time: OffsetDateTime) -> String {
+    let utc = time.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+        utc.year(),
+        u8::from(utc.month()),
+        utc.day(),
+        utc.hour(),
+        utc.minute(),
+        utc.second(),
+        utc.nanosecond()
+    )
+}
+
+#[cfg(test)]
+mod tests;
