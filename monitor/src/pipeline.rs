@@ -158,21 +158,24 @@ impl Pipeline {
     /// The daemon's totals so far, the outputs' losses and the process
     /// table's shortfalls included.
     pub fn counters(&self) -> DaemonCounters {
+        with_output_loss(self.own_counters(), &self.outputs.loss())
+    }
+
+    fn own_counters(&self) -> DaemonCounters {
         let stats = self.table.stats();
-        let counters = DaemonCounters {
+        DaemonCounters {
             table_full: stats.dropped_full,
             processes_unknown: stats.unknown,
             ..self.counters
-        };
-        with_output_loss(counters, &self.outputs.loss())
+        }
     }
 
     /// Lets the outputs drain, briefly, stops them, and returns the final
     /// totals (what the outputs could not write by then included).
     pub fn close(self) -> DaemonCounters {
-        let counters = self.counters();
+        let (counters, loss) = (self.own_counters(), self.outputs.loss());
         self.outputs.close();
-        counters
+        with_output_loss(counters, &loss)
     }
 }
 

@@ -326,7 +326,8 @@ mod tests {
             matches!(err, ProbeError::RingBufferTooSmall { least: 65536, .. }),
             "{err}"
         );
-        assert!(options(2048, 16384).validate().is_ok());
+        assert!(options(1024, 16384).validate().is_ok());
+        assert!(options(2048, 16384).validate().is_err());
     }
 
     #[test]

@@ -56,7 +56,10 @@ impl Fields {
             "thread".into(),
             json!({ "id": thread_id, "name": &*p.thread_name }),
         );
-        process.insert("parent".into(), parent(ctx, ids));
+        // Pid 0 is no process: the parent of init and of kthreadd.
+        if p.ppid != 0 {
+            process.insert("parent".into(), parent(ctx, ids));
+        }
         for (key, leader, pid) in [
             ("session_leader", ctx.session_leader, p.sid),
             ("group_leader", ctx.group_leader, p.pgid),
