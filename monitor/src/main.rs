@@ -95,6 +95,8 @@ fn run(cli: Cli) -> Result<()> {
     let ids = EntityIds::for_this_boot(scan::ticks_per_second());
     let table = ProcessTable::new(ids, cli.max_processes as usize);
     let mut pipeline = Pipeline::new(&host, table, rules, outputs, cli.print_events);
+    let (fork_events, end_events) = pipeline.builds();
+    debug!(fork_events, end_events, "events built besides exec");
 
     // After the attach, so that a process started during the read is seen
     // by one or the other (or both, which the table reconciles).

@@ -75,6 +75,12 @@ impl Pipeline {
         }
     }
 
+    /// Whether fork and end events are built (for the events output, or
+    /// for a rule that may match them).
+    pub fn builds(&self) -> (bool, bool) {
+        (self.fork_events, self.end_events)
+    }
+
     /// Fills the process table with the processes found running at start
     /// (read at boot clock `observed_ns`), and emits one `already_running`
     /// event for each, parents first.

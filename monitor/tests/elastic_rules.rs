@@ -308,3 +308,39 @@ fn routine_commands_raise_nothing_from_the_dozen() {
         assert!(hits.is_empty(), "{argv:?}: {hits:?}");
     }
 }
+
+#[test]
+fn the_daemon_knows_which_event_actions_the_rules_can_match() {
+    // Fork and end events are only built when some rule may match them;
+    // Elastic's process rules are written for exec events.
+    let set = rules();
+    assert!(set.may_match_action("exec"));
+    assert!(set.may_match_action("EXEC"), "compared case-insensitively");
+    let unpinned = set
+        .rules()
+        .iter()
+        .filter(|r| matches!(r.query.category(), None | Some("process")))
+        .filter(|r| r.query.pinned_values("event.action").is_none())
+        .count();
+    eprintln!(
+        "{unpinned} process rules do not pin event.action; fork events built: {}, end events built: {}",
+        set.may_match_action("fork"),
+        set.may_match_action("end")
+    );
+    assert_eq!(
+        set.may_match_action("fork"),
+        unpinned > 0 || pins(set, "fork")
+    );
+    let builtin = monitor::rules::builtin();
+    assert!(builtin.may_match_action("exec"));
+    assert!(!builtin.may_match_action("fork") && !builtin.may_match_action("end"));
+    assert!(!builtin.may_match_action("already_running"));
+}
+
+fn pins(set: &RuleSet, action: &str) -> bool {
+    set.rules().iter().any(|r| {
+        r.query
+            .pinned_values("event.action")
+            .is_some_and(|values| values.iter().any(|v| v.eq_ignore_ascii_case(action)))
+    })
+}

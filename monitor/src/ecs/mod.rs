@@ -78,6 +78,7 @@ pub struct EventBuilder {
     id_prefix: String,
     sequence: u64,
     names: NameCache,
+    clock: BootClock,
 }
 
 impl EventBuilder {
@@ -88,6 +89,7 @@ impl EventBuilder {
             id_prefix: format!("{started:x}"),
             sequence: 0,
             names: NameCache::new(),
+            clock: BootClock::new(),
         }
     }
 
@@ -106,9 +108,10 @@ impl EventBuilder {
     /// The ECS document for `action` on the process of `ctx`.
     pub fn process_event(&mut self, action: Action, ctx: &Context<'_>, ids: &EntityIds) -> Value {
         self.sequence += 1;
+        self.clock.refresh();
         let now = OffsetDateTime::now_utc().unix_timestamp_nanos();
-        let at = action.boot_ns().map_or(now, boot_to_wall_ns);
-        let fields = process::Fields::new(ctx, ids, &mut self.names, action);
+        let at = action.boot_ns().map_or(now, |ns| self.clock.wall_ns(ns));
+        let fields = process::Fields::new(ctx, ids, &mut self.names, &self.clock, action);
         let mut doc = json!({
             "@timestamp": rfc3339(at),
             "ecs": { "version": ECS_VERSION },
@@ -139,18 +142,64 @@ pub fn boot_clock_ns() -> u64 {
         .unwrap_or_default()
 }
 
-/// Converts a `CLOCK_BOOTTIME` reading to nanoseconds since the Unix epoch,
-/// using the two clocks' current difference (so a clock step applies from
-/// the next event on).
-pub fn boot_to_wall_ns(boot_ns: u64) -> i128 {
+/// Converts `CLOCK_BOOTTIME` readings to wall-clock time.
+///
+/// The difference between the two clocks is read once and kept while it
+/// stays within a millisecond of the current one: reading it anew for every
+/// conversion would give the same instant (a process's start, say) a few
+/// nanoseconds' jitter from one event to the next, so the same process
+/// would show different `process.start` values. A real clock step (NTP,
+/// suspend) moves it past the millisecond and applies from then on.
+#[derive(Debug, Clone, Copy)]
+pub struct BootClock {
+    offset: i128,
+}
+
+impl BootClock {
+    /// Largest drift kept before the offset is read anew.
+    const TOLERANCE_NS: i128 = 1_000_000;
+
+    pub fn new() -> Self {
+        Self {
+            offset: current_offset(),
+        }
+    }
+
+    /// Rereads the clocks' difference; keeps the old one unless it moved
+    /// by more than a millisecond.
+    pub fn refresh(&mut self) {
+        let now = current_offset();
+        if (now - self.offset).abs() > Self::TOLERANCE_NS {
+            self.offset = now;
+        }
+    }
+
+    /// Nanoseconds since the Unix epoch of a boot clock time.
+    pub fn wall_ns(&self, boot_ns: u64) -> i128 {
+        self.offset + boot_ns as i128
+    }
+
+    /// RFC 3339 text of a boot clock time.
+    pub fn rfc3339(&self, boot_ns: u64) -> String {
+        rfc3339(self.wall_ns(boot_ns))
+    }
+}
+
+impl Default for BootClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `CLOCK_REALTIME` minus `CLOCK_BOOTTIME`, now.
+fn current_offset() -> i128 {
     use nix::time::{ClockId, clock_gettime};
     let ns = |id| {
         clock_gettime(id)
             .map(|t| t.tv_sec() as i128 * 1_000_000_000 + t.tv_nsec() as i128)
             .unwrap_or_default()
     };
-    let offset = ns(ClockId::CLOCK_REALTIME) - ns(ClockId::CLOCK_BOOTTIME);
-    offset + boot_ns as i128
+    ns(ClockId::CLOCK_REALTIME) - ns(ClockId::CLOCK_BOOTTIME)
 }
 
 /// RFC 3339 in UTC with nanoseconds: `2025-03-20T12:34:56.123456789Z`.

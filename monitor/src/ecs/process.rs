@@ -30,7 +30,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, boot_to_wall_ns, rfc3339};
+use super::{Action, BootClock};
 use crate::process::{Context, EntityIds, NameCache, Process};
 
 /// The process fields of one event, ready to be put into a document.
@@ -42,9 +42,15 @@ pub struct Fields {
 }
 
 impl Fields {
-    pub fn new(ctx: &Context<'_>, ids: &EntityIds, names: &mut NameCache, action: Action) -> Self {
+    pub fn new(
+        ctx: &Context<'_>,
+        ids: &EntityIds,
+        names: &mut NameCache,
+        clock: &BootClock,
+        action: Action,
+    ) -> Self {
         let p = ctx.process;
-        let mut process = summary(p);
+        let mut process = summary(p, clock);
         if p.vpid != 0 {
             process.insert("vpid".into(), p.vpid.into());
         }
@@ -58,14 +64,14 @@ impl Fields {
         );
         // Pid 0 is no process: the parent of init and of kthreadd.
         if p.ppid != 0 {
-            process.insert("parent".into(), parent(ctx, ids));
+            process.insert("parent".into(), parent(ctx, ids, clock));
         }
         for (key, leader, pid) in [
             ("session_leader", ctx.session_leader, p.sid),
             ("group_leader", ctx.group_leader, p.pgid),
         ] {
             if pid != 0 {
-                process.insert(key.into(), leader_fields(p, leader, pid));
+                process.insert(key.into(), leader_fields(p, leader, pid, clock));
             }
         }
         let user = id_and_name(p.euid, names.user(p.euid));
@@ -97,7 +103,7 @@ impl Fields {
             wait_status,
         } = action
         {
-            process.insert("end".into(), rfc3339(boot_to_wall_ns(boot_ns)).into());
+            process.insert("end".into(), clock.rfc3339(boot_ns).into());
             process.insert("exit_code".into(), exit_code(wait_status).into());
         }
         process.insert("Ext".into(), ext(p));
@@ -129,7 +135,7 @@ impl Fields {
 
 /// The fields every description of a process has: the process's own, its
 /// parent's and the leaders' when they are known.
-fn summary(p: &Process) -> Map<String, Value> {
+fn summary(p: &Process, clock: &BootClock) -> Map<String, Value> {
     let image = &p.image;
     let mut fields = Map::new();
     fields.insert("pid".into(), p.pid.into());
@@ -143,7 +149,7 @@ fn summary(p: &Process) -> Map<String, Value> {
     fields.insert("args".into(), json!(image.args));
     fields.insert("args_count".into(), image.args_count.into());
     fields.insert("command_line".into(), image.command_line().into());
-    fields.insert("start".into(), rfc3339(boot_to_wall_ns(p.start_ns)).into());
+    fields.insert("start".into(), clock.rfc3339(p.start_ns).into());
     if let Some(directory) = &p.working_directory {
         fields.insert("working_directory".into(), (**directory).into());
     }
@@ -159,11 +165,11 @@ fn summary(p: &Process) -> Map<String, Value> {
 
 /// `process.parent`: the parent's summary when the table has it, else its
 /// pid and (derived) entity id.
-fn parent(ctx: &Context<'_>, ids: &EntityIds) -> Value {
+fn parent(ctx: &Context<'_>, ids: &EntityIds, clock: &BootClock) -> Value {
     let p = ctx.process;
     match ctx.parent {
         Some(parent) => {
-            let mut fields = summary(parent);
+            let mut fields = summary(parent, clock);
             fields.insert(
                 "Ext".into(),
                 json!({ "command_line_truncated": parent.image.args_truncated }),
@@ -179,7 +185,7 @@ fn parent(ctx: &Context<'_>, ids: &EntityIds) -> Value {
 }
 
 /// `process.session_leader` or `process.group_leader`.
-fn leader_fields(p: &Process, leader: Option<&Process>, pid: u32) -> Value {
+fn leader_fields(p: &Process, leader: Option<&Process>, pid: u32, clock: &BootClock) -> Value {
     match leader {
         Some(leader) => {
             let mut fields = Map::new();
@@ -191,10 +197,7 @@ fn leader_fields(p: &Process, leader: Option<&Process>, pid: u32) -> Value {
             if let Some(executable) = &leader.image.executable {
                 fields.insert("executable".into(), executable.as_str().into());
             }
-            fields.insert(
-                "start".into(),
-                rfc3339(boot_to_wall_ns(leader.start_ns)).into(),
-            );
+            fields.insert("start".into(), clock.rfc3339(leader.start_ns).into());
             fields.insert("same_as_process".into(), (leader.pid == p.pid).into());
             Value::Object(fields)
         }

@@ -211,8 +211,24 @@ fn only_arguments_set_the_invalid_utf8_flag() {
 }
 
 #[test]
+fn one_process_has_one_start_time_in_every_event() {
+    let mut t = table();
+    let mut b = EventBuilder::new(&host());
+    let starts: Vec<Value> = (0..50)
+        .map(|_| b.exec(&mut t, &dmesg()).unwrap())
+        .flat_map(|doc| {
+            [
+                doc["process"]["parent"]["start"].clone(),
+                doc["process"]["session_leader"]["start"].clone(),
+            ]
+        })
+        .collect();
+    assert!(starts.iter().all(|s| *s == starts[0]), "{starts:?}");
+}
+
+#[test]
 fn boot_time_maps_to_now() {
-    let wall = boot_to_wall_ns(boot_clock_ns());
+    let wall = BootClock::new().wall_ns(boot_clock_ns());
     let now = OffsetDateTime::now_utc().unix_timestamp_nanos();
     assert!((now - wall).abs() < 5_000_000_000, "{now} vs {wall}");
 }

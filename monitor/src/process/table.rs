@@ -17,94 +17,23 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use monitor_common::{ExitRecord, ForkRecord};
 
 use super::container::{self, Container};
 use super::entity::EntityIds;
+use super::image::{Image, text};
 use super::scan::{self, ScannedProcess};
 use crate::record::{ExecRecord, lossy};
 
-/// Earlier images kept per process for `process.previous`.
-const PREVIOUS_MAX: usize = 8;
+/// Earlier images kept per process for `process.previous`...
+const PREVIOUS_MAX: usize = 4;
 
-/// What a process runs: its executable and arguments.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Image {
-    /// Absolute path of the executable, when known.
-    pub executable: Option<String>,
-    /// File name of the executable.
-    pub name: String,
-    /// The arguments, as text (invalid UTF-8 replaced).
-    pub args: Vec<String>,
-    /// Argument count as the kernel counted it.
-    pub args_count: u32,
-    /// The arguments were cut at the capture limit.
-    pub args_truncated: bool,
-    /// Some argument was not valid UTF-8.
-    pub args_invalid_utf8: bool,
-    /// The arguments could not be read.
-    pub args_unreadable: bool,
-    /// The executable's path was too deep to walk to the root.
-    pub executable_truncated: bool,
-}
-
-impl Image {
-    /// The image an exec record describes.
-    pub fn from_exec(r: &ExecRecord) -> Self {
-        let (args, invalid) = texts(&r.args);
-        Self {
-            executable: r.executable.as_deref().map(text),
-            name: text(r.name()),
-            args,
-            args_count: r.argc,
-            args_truncated: r.args_truncated,
-            args_invalid_utf8: invalid,
-            args_unreadable: r.args_unreadable,
-            executable_truncated: r.executable_truncated,
-        }
-    }
-
-    /// The image a `/proc` read shows.
-    pub fn from_scan(s: &ScannedProcess) -> Self {
-        let (args, invalid) = texts(&s.args);
-        let executable = s.executable.as_deref().map(text);
-        let name = match &executable {
-            Some(path) => path.rsplit('/').next().unwrap_or(path).to_owned(),
-            None => text(&s.comm),
-        };
-        Self {
-            executable,
-            name,
-            args_count: args.len() as u32,
-            args,
-            args_invalid_utf8: invalid,
-            ..Self::default()
-        }
-    }
-
-    /// The arguments joined with spaces, as ECS's `command_line`.
-    pub fn command_line(&self) -> String {
-        self.args.join(" ")
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    lossy(bytes).0.into_owned()
-}
-
-fn texts(args: &[Vec<u8>]) -> (Vec<String>, bool) {
-    let mut invalid = false;
-    let texts = args
-        .iter()
-        .map(|a| {
-            let (s, replaced) = lossy(a);
-            invalid |= replaced;
-            s.into_owned()
-        })
-        .collect();
-    (texts, invalid)
-}
+/// ...each with at most this many bytes of arguments. A process no longer
+/// holds the arguments of what it ran before, so without a bound the table
+/// would hold many times the memory of the processes it follows.
+const PREVIOUS_ARGS_BYTES: usize = 1024;
 
 /// One live process.
 #[derive(Debug, Clone)]
@@ -120,8 +49,9 @@ pub struct Process {
     /// What it runs now.
     pub image: Arc<Image>,
     /// What it ran before, oldest first: the image it was forked with, then
-    /// each earlier exec (at most the last eight). ECS's `process.previous`
-    /// shows them once the process has exec'd more than once.
+    /// each earlier exec (the last four, their arguments cut at 1 KiB).
+    /// ECS's `process.previous` shows them once the process has exec'd more
+    /// than once.
     pub previous: Vec<Arc<Image>>,
     /// Execs seen in this process (a process found in `/proc` counts one).
     pub execs: u32,
@@ -166,6 +96,11 @@ pub struct Context<'a> {
     pub group_leader: Option<&'a Process>,
 }
 
+/// How often a full table may sweep itself: a sweep reads `/proc` for every
+/// entry, and a table full of live processes would otherwise sweep on every
+/// insert.
+const FULL_SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Reads one process from `/proc`; replaced in tests.
 pub type ProcReader = fn(u32) -> Option<ScannedProcess>;
 
@@ -176,6 +111,8 @@ pub struct ProcessTable {
     capacity: usize,
     read_proc: ProcReader,
     stats: TableStats,
+    /// When a full table last swept itself.
+    last_full_sweep: Option<Instant>,
 }
 
 impl ProcessTable {
@@ -192,6 +129,7 @@ impl ProcessTable {
             capacity,
             read_proc,
             stats: TableStats::default(),
+            last_full_sweep: None,
         }
     }
 
@@ -284,7 +222,8 @@ impl ProcessTable {
             // new image: there is no earlier image to keep.
             let already_seen = p.observed_ns >= r.boot_ns;
             if known && !already_seen {
-                p.previous.push(Arc::clone(&p.image));
+                p.previous
+                    .push(Image::trimmed(&p.image, PREVIOUS_ARGS_BYTES));
                 if p.previous.len() > PREVIOUS_MAX {
                     p.previous.remove(0);
                 }
@@ -376,7 +315,13 @@ impl ProcessTable {
 
     fn insert(&mut self, process: Process) {
         if self.processes.len() >= self.capacity && !self.processes.contains_key(&process.pid) {
-            self.sweep();
+            let due = self
+                .last_full_sweep
+                .is_none_or(|at| at.elapsed() >= FULL_SWEEP_INTERVAL);
+            if due {
+                self.last_full_sweep = Some(Instant::now());
+                self.sweep();
+            }
             if self.processes.len() >= self.capacity {
                 self.stats.dropped_full += 1;
                 return;

@@ -282,3 +282,23 @@ fn own_start() -> u64 {
 fn own_ticks(pid: u32) -> u64 {
     super::scan::start_ticks(pid).expect("a live process")
 }
+
+#[test]
+fn earlier_images_are_bounded_in_number_and_size() {
+    let mut t = with_shell();
+    let start = 70 * TICK;
+    t.fork(&fork(200, start, 100, 50 * TICK, start));
+    let long = format!("/usr/bin/env {}", "é".repeat(2000));
+    for i in 1..=10 {
+        t.exec(&exec(200, start, 100, 50 * TICK, &long, start + i));
+    }
+    let p = t.get(200, start).unwrap();
+    assert_eq!(p.previous.len(), 4);
+    for image in &p.previous {
+        let bytes: usize = image.args.iter().map(String::len).sum();
+        assert!(bytes <= 1024, "{bytes}");
+        assert!(image.args_truncated);
+        assert_eq!(image.args_count, 2, "the true count stays");
+    }
+    assert_eq!(p.image.args[1].len(), 4000, "the current image is whole");
+}
