@@ -10,7 +10,9 @@
 //!
 //! - a [`ForkRecord`] when a new process (not a thread) is created;
 //! - an [`ExecHeader`] and its blocks when a process execs;
-//! - an [`ExitRecord`] when the last thread of a process exits.
+//! - an [`ExitRecord`] when the last thread of a process exits;
+//! - a [`SyslogRecord`] when a `syslog(2)` call that clears the kernel ring
+//!   buffer returns, whether it succeeded or not.
 //!
 //! Together they let the daemon keep a table of the live processes from the
 //! kernel's own view. Every record names its process by thread group id
@@ -31,7 +33,7 @@
 //!    out between `mm->arg_start` and `mm->arg_end`.
 //!
 //! The blocks of bounded size come first so that the program can place each
-//! one at an offset the verifier can bound. TODO(#5): syslog records.
+//! one at an offset the verifier can bound.
 #![no_std]
 
 /// Length of `task_struct.comm`, terminator included.
@@ -53,6 +55,9 @@ pub const CGROUP_DEPTH_MAX: u32 = 12;
 
 /// Bytes of cgroup path the program copies, at most.
 pub const CGROUP_MAX: usize = 2048;
+
+/// Value of [`ProbeConfig::syslog_nr`] that matches no system call.
+pub const NO_SYSCALL: u32 = u32::MAX;
 
 /// Value of [`ProbeConfig::cgroup_v1_subsys`] when the kernel has no usable
 /// cgroup v1 controller to fall back to.
@@ -86,6 +91,17 @@ pub mod kind {
     pub const FORK: u32 = 2;
     /// The end of a process, from `sched_process_exit`.
     pub const EXIT: u32 = 3;
+    /// A call that clears the kernel ring buffer, from `do_syslog`'s exit.
+    pub const SYSLOG: u32 = 4;
+}
+
+/// `syslog(2)` actions (`SYSLOG_ACTION_*` in the kernel) that clear the
+/// kernel ring buffer: the only ones the syslog program records.
+pub mod syslog_action {
+    /// Read all messages, then clear the buffer.
+    pub const READ_CLEAR: i32 = 4;
+    /// Clear the buffer.
+    pub const CLEAR: i32 = 5;
 }
 
 /// Bits of [`ExecHeader::flags`].
@@ -128,8 +144,10 @@ pub mod counter {
     pub const FORKS_LOST: u32 = 5;
     /// Exit records lost (ring buffer full, or a structure unreadable).
     pub const EXITS_LOST: u32 = 6;
+    /// Syslog records lost (ring buffer full, or a structure unreadable).
+    pub const SYSLOG_LOST: u32 = 7;
     /// Number of counters.
-    pub const COUNT: u32 = 7;
+    pub const COUNT: u32 = 8;
 }
 
 /// Fixed part of an exec record.
@@ -243,6 +261,35 @@ pub struct ExitRecord {
     pub exit_code: u32,
 }
 
+/// A `syslog(2)` call that clears, or tried to clear, the kernel ring
+/// buffer: `do_syslog` returned, with one of the [`syslog_action`]s.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyslogRecord {
+    /// Always [`kind::SYSLOG`].
+    pub kind: u32,
+    /// No flags are defined yet; always zero.
+    pub flags: u32,
+    /// `bpf_ktime_get_boot_ns()` at the return.
+    pub boot_ns: u64,
+    /// Start time of the calling process (its group leader's).
+    pub start_ns: u64,
+    /// The calling process.
+    pub tgid: u32,
+    /// The calling thread.
+    pub tid: u32,
+    /// The `syslog(2)` action.
+    pub action: i32,
+    /// What the call returned: 0 or a byte count on success, a negative
+    /// errno on failure.
+    pub result: i32,
+    /// Real and effective user and group ids of the caller.
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+}
+
 /// Byte offsets of the kernel structure fields the program reads. The daemon
 /// fills them from the running kernel's BTF before load; none is known at
 /// build time.
@@ -302,6 +349,10 @@ pub struct KernelOffsets {
     pub cgroup_kn: u32,
     pub kernfs_parent: u32,
     pub kernfs_name: u32,
+    /// Where the saved registers (`struct pt_regs`) keep the system call
+    /// number and its first argument (`orig_ax` and `di` on x86-64).
+    pub pt_regs_syscall_nr: u32,
+    pub pt_regs_arg0: u32,
 }
 
 /// Read-only configuration the daemon writes into the program before load.
@@ -320,17 +371,19 @@ pub struct ProbeConfig {
     pub wakeup_bytes: u64,
     /// Field offsets of the running kernel.
     pub offsets: KernelOffsets,
-    /// Explicit padding; always zero.
-    pub _pad: u32,
+    /// The number of `syslog(2)` on this architecture, or [`NO_SYSCALL`]
+    /// to watch none.
+    pub syslog_nr: u32,
 }
 
 /// Number of `u32` offsets in [`KernelOffsets`].
-pub const OFFSET_COUNT: usize = 51;
+pub const OFFSET_COUNT: usize = 53;
 
 const _: () = assert!(core::mem::size_of::<ExecHeader>() == 128);
 const _: () = assert!(core::mem::size_of::<ExecHeader>().is_multiple_of(8));
 const _: () = assert!(core::mem::size_of::<ForkRecord>() == 56);
 const _: () = assert!(core::mem::size_of::<ExitRecord>() == 32);
+const _: () = assert!(core::mem::size_of::<SyslogRecord>() == 56);
 const _: () = assert!(core::mem::size_of::<KernelOffsets>() == OFFSET_COUNT * 4);
 const _: () = assert!(core::mem::size_of::<ProbeConfig>() == 16 + OFFSET_COUNT * 4 + 4);
 const _: () = assert!(CGROUP_MAX.is_power_of_two() && CGROUP_MAX > NAME_MAX);
@@ -348,6 +401,9 @@ unsafe impl aya::Pod for ForkRecord {}
 // SAFETY: as above.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for ExitRecord {}
+// SAFETY: as above.
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for SyslogRecord {}
 // SAFETY: as above.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for KernelOffsets {}

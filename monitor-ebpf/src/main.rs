@@ -1,11 +1,14 @@
-//! The kernel half of the monitor: three BTF tracepoints.
+//! The kernel half of the monitor: three BTF tracepoints and one `fexit`
+//! program.
 //!
 //! - `sched_process_exec` (`exec.rs`) assembles one record per successful
 //!   exec (see `monitor_common` for its layout) in a per-CPU scratch buffer
 //!   and copies exactly the bytes used into the `EVENTS` ring buffer;
 //! - `sched_process_fork` and `sched_process_exit` (`lifecycle.rs`) write a
 //!   small fixed record for each new process and each process that ends, so
-//!   that the daemon can keep its table of live processes.
+//!   that the daemon can keep its table of live processes;
+//! - `do_syslog`'s exit (`syslog.rs`) writes a record for each call that
+//!   clears the kernel ring buffer, or tries to, with the call's result.
 //!
 //! When the ring buffer is full a record is dropped and counted in
 //! `COUNTERS`; the daemon reads and reports those counts.
@@ -28,6 +31,8 @@ mod lifecycle;
 mod path;
 #[cfg(target_arch = "bpf")]
 mod shared;
+#[cfg(target_arch = "bpf")]
+mod syslog;
 
 #[cfg(not(target_arch = "bpf"))]
 fn main() {

@@ -9,17 +9,19 @@ use aya_ebpf::{
     macros::map,
     maps::{PerCpuArray, RingBuf},
 };
-use monitor_common::{ARGV_LIMIT_DEFAULT, KernelOffsets, NO_SUBSYS, ProbeConfig, counter};
+use monitor_common::{
+    ARGV_LIMIT_DEFAULT, KernelOffsets, NO_SUBSYS, NO_SYSCALL, ProbeConfig, counter,
+};
 
 /// Written by the daemon before load (see the crate docs).
 #[unsafe(no_mangle)]
-static CONFIG: ProbeConfig = ProbeConfig {
+pub static CONFIG: ProbeConfig = ProbeConfig {
     argv_limit: ARGV_LIMIT_DEFAULT,
     cgroup_v1_subsys: NO_SUBSYS,
     wakeup_bytes: 0,
     // SAFETY: KernelOffsets is plain integers; all-zero is a valid value.
     offsets: unsafe { core::mem::zeroed::<KernelOffsets>() },
-    _pad: 0,
+    syslog_nr: NO_SYSCALL,
 };
 
 /// Records for the daemon. The size is replaced at load time.

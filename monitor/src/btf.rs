@@ -168,7 +168,18 @@ impl KernelBtf {
             cgroup_kn: self.member("cgroup", "kn", Pointer)?,
             kernfs_parent: self.first_member("kernfs_node", &["__parent", "parent"], Pointer)?,
             kernfs_name: self.first_member("kernfs_node", &["__name", "name"], Pointer)?,
+            pt_regs_syscall_nr: self.syscall_registers().map_or(0, |(nr, _)| nr),
+            pt_regs_arg0: self.syscall_registers().map_or(0, |(_, arg0)| arg0),
         })
+    }
+
+    /// Where `struct pt_regs` keeps a system call's number and first
+    /// argument, on architectures the syslog program knows (x86-64:
+    /// `orig_ax` and `di`); `None` elsewhere. TODO(#8): arm64.
+    pub fn syscall_registers(&self) -> Option<(u32, u32)> {
+        let nr = self.member("pt_regs", "orig_ax", Read::Bytes(8)).ok()?;
+        let arg0 = self.member("pt_regs", "di", Read::Bytes(8)).ok()?;
+        Some((nr, arg0))
     }
 
     /// Index in `css_set.subsys` of the cgroup v1 controller whose path

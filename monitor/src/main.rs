@@ -15,7 +15,7 @@ use monitor::{
     host::HostInfo,
     output::{Outputs, Routes},
     pipeline::{self, Pipeline},
-    probe::{KernelLayout, Probe, ProbeOptions, TRACEPOINTS},
+    probe::{KernelLayout, Probe, ProbeOptions, SYSLOG_PROGRAM, TRACEPOINTS},
     process::{EntityIds, ProcessTable, scan},
     rules::{self, Rule, RuleSet},
     rules_cli,
@@ -68,6 +68,9 @@ fn run(cli: Cli) -> Result<()> {
             .probe_offsets()
             .context("resolving kernel structure offsets from BTF")?,
         cgroup_v1_subsys: btf.cgroup_v1_subsys(),
+        syslog_nr: btf
+            .syscall_registers()
+            .map(|_| nix::libc::SYS_syslog as u32),
     };
     drop(btf);
     info!(btf = %cli.btf.display(), "kernel structure offsets resolved");
@@ -82,8 +85,13 @@ fn run(cli: Cli) -> Result<()> {
     );
 
     let events = probe.take_events()?;
-    probe.attach()?;
-    info!(tracepoints = ?TRACEPOINTS, "programs attached");
+    match probe.attach()? {
+        Ok(()) => info!(tracepoints = ?TRACEPOINTS, syslog = SYSLOG_PROGRAM, "programs attached"),
+        Err(e) => {
+            info!(tracepoints = ?TRACEPOINTS, "programs attached");
+            warn!("syslog(2) calls that clear the kernel ring buffer will not be seen: {e:#}");
+        }
+    }
 
     let wanted = cli.outputs();
     let outputs = Outputs::start(Routes {

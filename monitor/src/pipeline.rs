@@ -118,6 +118,24 @@ impl Pipeline {
                     .context(r.child_tgid)
                     .map(|ctx| self.builder.process_event(action, &ctx, self.table.ids()))
             }
+            Record::Syslog(r) => {
+                let action = Action::Syslog {
+                    thread_id: r.tid,
+                    boot_ns: r.boot_ns,
+                    action: r.action,
+                    result: r.result,
+                };
+                let known = self.table.lookup(r.tgid, r.start_ns).is_some();
+                self.table.resolve_parent(r.tgid);
+                // A caller neither the table nor /proc knows (it exited at
+                // once) is still named by what the record says.
+                let stranger = (!known).then(|| self.table.stranger(&r));
+                let ctx = match &stranger {
+                    Some(p) => self.table.context_of(p),
+                    None => self.table.context(r.tgid).expect("looked up above"),
+                };
+                Some(self.builder.process_event(action, &ctx, self.table.ids()))
+            }
             Record::Exit(r) => {
                 let Some(gone) = self.table.exit(&r) else {
                     return;

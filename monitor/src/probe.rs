@@ -15,12 +15,16 @@
 
 use std::io;
 
+use anyhow::Context as _;
+
 use aya::{
     Btf, Ebpf, EbpfLoader,
     maps::{MapData, PerCpuArray, RingBuf},
     programs::BtfTracePoint,
 };
-use monitor_common::{ARGV_CAPTURE_MAX, KernelOffsets, NO_SUBSYS, ProbeConfig, counter};
+use monitor_common::{
+    ARGV_CAPTURE_MAX, KernelOffsets, NO_SUBSYS, NO_SYSCALL, ProbeConfig, counter,
+};
 
 static PROBE_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-probe"));
@@ -33,6 +37,10 @@ pub const TRACEPOINTS: [&str; 3] = [
     "sched_process_exec",
 ];
 
+/// The program that watches `syslog(2)`, on the `sys_exit` tracepoint
+/// (also its name).
+pub const SYSLOG_PROGRAM: &str = "sys_exit";
+
 /// What the kernel side needs to know of the running kernel.
 #[derive(Debug, Clone, Copy)]
 pub struct KernelLayout {
@@ -40,6 +48,9 @@ pub struct KernelLayout {
     pub offsets: KernelOffsets,
     /// The cgroup v1 controller to fall back to, if any.
     pub cgroup_v1_subsys: Option<u32>,
+    /// The number of `syslog(2)`, when the syslog program can read system
+    /// call registers on this architecture.
+    pub syslog_nr: Option<u32>,
 }
 
 /// Load-time settings.
@@ -130,6 +141,8 @@ pub enum ProbeError {
 pub struct Probe {
     ebpf: Ebpf,
     counters: PerCpuArray<MapData, u64>,
+    /// Whether the syslog program is attached, or why it could not load.
+    syslog: Result<bool, anyhow::Error>,
 }
 
 /// Totals of the program's per-CPU counters.
@@ -145,6 +158,8 @@ pub struct KernelCounters {
     pub path_unreadable: u64,
     /// Execs for which no record could be assembled.
     pub capture_failed: u64,
+    /// Syslog records lost (a clear of the kernel ring buffer not seen).
+    pub syslog_lost: u64,
     /// Fork records lost (the process table misses a process).
     pub forks_lost: u64,
     /// Exit records lost (the process table keeps a dead process until its
@@ -153,9 +168,9 @@ pub struct KernelCounters {
 }
 
 impl KernelCounters {
-    /// Execs lost in the kernel, whatever the reason.
+    /// Execs and syslog calls lost in the kernel, whatever the reason.
     pub fn lost(&self) -> u64 {
-        self.ringbuf_full + self.capture_failed
+        self.ringbuf_full + self.capture_failed + self.syslog_lost
     }
 
     /// Fork and exit records lost in the kernel.
@@ -183,7 +198,7 @@ impl Probe {
             cgroup_v1_subsys: layout.cgroup_v1_subsys.unwrap_or(NO_SUBSYS),
             wakeup_bytes: options.wakeup_bytes(),
             offsets: layout.offsets,
-            _pad: 0,
+            syslog_nr: layout.syslog_nr.unwrap_or(NO_SYSCALL),
         };
         let mut ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
@@ -198,27 +213,61 @@ impl Probe {
                 .load(name, &btf)
                 .map_err(|e| classify(anyhow::Error::new(e).context(name)))?;
         }
+        // Optional: without it the rest still runs; `attach` says why.
+        let syslog_loaded = match layout.syslog_nr {
+            None => Err(anyhow::anyhow!(
+                "the syslog program does not know this architecture's registers"
+            )),
+            Some(_) => program(&mut ebpf, SYSLOG_PROGRAM)
+                .map_err(anyhow::Error::new)
+                .and_then(|p| p.load(SYSLOG_PROGRAM, &btf).map_err(anyhow::Error::new)),
+        };
 
         let counters = ebpf
             .take_map("COUNTERS")
             .ok_or_else(|| ProbeError::Load(anyhow::anyhow!("map COUNTERS missing")))?;
         let counters = PerCpuArray::try_from(counters).map_err(|e| ProbeError::Load(e.into()))?;
-        Ok(Self { ebpf, counters })
+        Ok(Self {
+            ebpf,
+            counters,
+            syslog: syslog_loaded.map(|()| false),
+        })
     }
 
     /// Attaches the programs; processes are followed from here on.
-    pub fn attach(&mut self) -> Result<(), ProbeError> {
+    ///
+    /// The syslog program is attached last, and may fail without failing
+    /// the rest: then `syslog(2)` clears are not seen (the rules on exec
+    /// events still catch `dmesg`), and the returned error says why.
+    pub fn attach(&mut self) -> Result<Result<(), anyhow::Error>, ProbeError> {
         for name in TRACEPOINTS {
             program(&mut self.ebpf, name)?
                 .attach()
                 .map_err(|e| classify(anyhow::Error::new(e).context(name)))?;
         }
-        Ok(())
+        let attached = match &self.syslog {
+            Err(e) => Err(anyhow::anyhow!("{e:#}")),
+            Ok(_) => program(&mut self.ebpf, SYSLOG_PROGRAM)
+                .map_err(anyhow::Error::new)
+                .and_then(|p| p.attach().map(drop).map_err(anyhow::Error::new)),
+        };
+        let attached = attached.context(SYSLOG_PROGRAM);
+        self.syslog = match &attached {
+            Ok(()) => Ok(true),
+            Err(e) => Err(anyhow::anyhow!("{e:#}")),
+        };
+        Ok(attached)
     }
 
-    /// Detaches and unloads the programs, exec first; the maps stay
-    /// readable.
+    /// Detaches and unloads the programs, syslog and exec first; the maps
+    /// stay readable.
     pub fn detach(&mut self) -> Result<(), ProbeError> {
+        if matches!(self.syslog, Ok(true)) {
+            program(&mut self.ebpf, SYSLOG_PROGRAM)?
+                .unload()
+                .map_err(|e| ProbeError::Load(anyhow::Error::new(e).context(SYSLOG_PROGRAM)))?;
+            self.syslog = Ok(false);
+        }
         for name in TRACEPOINTS.into_iter().rev() {
             program(&mut self.ebpf, name)?
                 .unload()
@@ -255,6 +304,7 @@ impl Probe {
             capture_failed: total(counter::CAPTURE_FAILED)?,
             forks_lost: total(counter::FORKS_LOST)?,
             exits_lost: total(counter::EXITS_LOST)?,
+            syslog_lost: total(counter::SYSLOG_LOST)?,
         })
     }
 }

@@ -4,11 +4,10 @@
 //! length against the bytes actually received, so a short or corrupt record
 //! is an error, never a panic or a read past the end.
 //!
-//! Not decoded yet: syslog records (they do not exist yet).
 
 use std::borrow::Cow;
 
-use monitor_common::{COMM_LEN, ExecHeader, ExitRecord, ForkRecord, flags, kind};
+use monitor_common::{COMM_LEN, ExecHeader, ExitRecord, ForkRecord, SyslogRecord, flags, kind};
 
 /// Why a record could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +26,7 @@ pub enum Record {
     Fork(ForkRecord),
     Exec(ExecRecord),
     Exit(ExitRecord),
+    Syslog(SyslogRecord),
 }
 
 impl Record {
@@ -39,6 +39,7 @@ impl Record {
             kind::EXEC => ExecRecord::decode(bytes).map(Record::Exec),
             kind::FORK => fixed(bytes).map(Record::Fork),
             kind::EXIT => fixed(bytes).map(Record::Exit),
+            kind::SYSLOG => fixed(bytes).map(Record::Syslog),
             other => Err(DecodeError::UnknownKind(other)),
         }
     }

@@ -33,7 +33,7 @@ use crate::ecs::{ECS_VERSION, rfc3339_nanos};
 use crate::rules::{Rule, Severity, Threat};
 
 /// Objects of the matched event that the alert copies as they are.
-const COPIED: [&str; 5] = ["process", "user", "group", "host", "container"];
+const COPIED: [&str; 6] = ["process", "user", "group", "host", "container", "error"];
 
 /// An alert: which rule fired, and the document describing it.
 #[derive(Debug, Clone)]
@@ -161,7 +161,7 @@ fn event_fields(rule: &Rule, event: &Value, timestamp: &str, now: OffsetDateTime
     let mut fields = Map::new();
     fields.insert("kind".into(), "alert".into());
     fields.insert("code".into(), "behavior".into());
-    for name in ["category", "type", "action"] {
+    for name in ["category", "type", "action", "outcome"] {
         if let Some(value) = lookup(event, &format!("event.{name}")) {
             fields.insert(name.into(), value.clone());
         }

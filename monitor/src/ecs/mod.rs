@@ -11,6 +11,21 @@
 //! | `end` | `["end"]` | a process ends; with `process.end` and `process.exit_code` |
 //! | `already_running` | `["info"]` | at start, once per process already running |
 //!
+//! A `syslog(2)` call that clears the kernel ring buffer, or tries to, is an
+//! event of category `api` (ECS's category for system calls), with the
+//! calling process's fields:
+//!
+//! | `event.action` | `event.type` | when |
+//! |---|---|---|
+//! | `syslog_clear` | `["deletion"]` | action 5, `SYSLOG_ACTION_CLEAR` |
+//! | `syslog_read_clear` | `["access", "deletion"]` | action 4, `SYSLOG_ACTION_READ_CLEAR` |
+//!
+//! `event.outcome` is `success` or `failure`; a failure adds `denied` to
+//! `event.type` when the kernel refused the privilege (`EPERM`), and gives
+//! the error in `error.code` (`EPERM`) and `error.message`. The call itself
+//! is in `process.Ext.api`: `name: "syslog"`, `parameters.action`, and
+//! `return_value`.
+//!
 //! Where the agent has a field for something we capture, we use the agent's
 //! name for it (`process.rs` lists them). Events say `event.module:
 //! "monitor"` and `event.dataset: "monitor.process"`: they come from this
@@ -18,6 +33,7 @@
 
 mod process;
 
+use monitor_common::syslog_action;
 use serde_json::{Value, json};
 use time::{OffsetDateTime, UtcOffset};
 
@@ -40,6 +56,14 @@ pub enum Action {
     End { boot_ns: u64, wait_status: u32 },
     /// Found running when the daemon started.
     AlreadyRunning,
+    /// A `syslog(2)` call that clears the kernel ring buffer, by the thread
+    /// `thread_id`, with its action and result.
+    Syslog {
+        thread_id: u32,
+        boot_ns: u64,
+        action: i32,
+        result: i32,
+    },
 }
 
 impl Action {
@@ -50,14 +74,36 @@ impl Action {
             Action::Fork { .. } => "fork",
             Action::End { .. } => "end",
             Action::AlreadyRunning => "already_running",
+            Action::Syslog { action, .. } if action == syslog_action::READ_CLEAR => {
+                "syslog_read_clear"
+            }
+            Action::Syslog { .. } => "syslog_clear",
         }
     }
 
-    fn event_type(self) -> &'static str {
+    fn category(self) -> &'static str {
         match self {
-            Action::Exec { .. } | Action::Fork { .. } => "start",
-            Action::End { .. } => "end",
-            Action::AlreadyRunning => "info",
+            Action::Syslog { .. } => "api",
+            _ => "process",
+        }
+    }
+
+    fn event_types(self) -> Vec<&'static str> {
+        match self {
+            Action::Exec { .. } | Action::Fork { .. } => vec!["start"],
+            Action::End { .. } => vec!["end"],
+            Action::AlreadyRunning => vec!["info"],
+            Action::Syslog { action, result, .. } => {
+                let mut types = vec![];
+                if action == syslog_action::READ_CLEAR {
+                    types.push("access");
+                }
+                types.push("deletion");
+                if result == -nix::libc::EPERM {
+                    types.push("denied");
+                }
+                types
+            }
         }
     }
 
@@ -66,7 +112,8 @@ impl Action {
         match self {
             Action::Exec { boot_ns, .. }
             | Action::Fork { boot_ns }
-            | Action::End { boot_ns, .. } => Some(boot_ns),
+            | Action::End { boot_ns, .. }
+            | Action::Syslog { boot_ns, .. } => Some(boot_ns),
             Action::AlreadyRunning => None,
         }
     }
@@ -118,20 +165,37 @@ impl EventBuilder {
             "agent": { "type": "monitor", "version": env!("CARGO_PKG_VERSION") },
             "event": {
                 "kind": "event",
-                "category": ["process"],
-                "type": [action.event_type()],
+                "category": [action.category()],
+                "type": action.event_types(),
                 "action": action.name(),
                 "id": format!("{}-{:x}", self.id_prefix, self.sequence),
                 "sequence": self.sequence,
                 "created": rfc3339(now),
                 "module": "monitor",
-                "dataset": "monitor.process",
+                "dataset": format!("monitor.{}", action.category()),
             },
             "host": self.host,
         });
         fields.into_document(&mut doc);
+        if let Action::Syslog { result, .. } = action {
+            outcome(&mut doc, result);
+        }
         doc
     }
+}
+
+/// `event.outcome`, and `error.*` for a failed call.
+fn outcome(doc: &mut Value, result: i32) {
+    if result >= 0 {
+        doc["event"]["outcome"] = "success".into();
+        return;
+    }
+    doc["event"]["outcome"] = "failure".into();
+    let errno = nix::errno::Errno::from_raw(-result);
+    doc["error"] = json!({
+        "code": format!("{errno:?}"),
+        "message": errno.desc(),
+    });
 }
 
 /// The boot clock now, in nanoseconds: the clock of the kernel's records.

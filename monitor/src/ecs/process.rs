@@ -55,7 +55,7 @@ impl Fields {
             process.insert("vpid".into(), p.vpid.into());
         }
         let thread_id = match action {
-            Action::Exec { thread_id, .. } => thread_id,
+            Action::Exec { thread_id, .. } | Action::Syslog { thread_id, .. } => thread_id,
             _ => p.pid,
         };
         process.insert(
@@ -106,7 +106,15 @@ impl Fields {
             process.insert("end".into(), clock.rfc3339(boot_ns).into());
             process.insert("exit_code".into(), exit_code(wait_status).into());
         }
-        process.insert("Ext".into(), ext(p));
+        let mut ext = ext(p);
+        if let Action::Syslog { action, result, .. } = action {
+            ext["api"] = json!({
+                "name": "syslog",
+                "parameters": { "action": action },
+                "return_value": result,
+            });
+        }
+        process.insert("Ext".into(), ext);
 
         Self {
             process,

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use monitor_common::{ExitRecord, ForkRecord};
+use monitor_common::{ExitRecord, ForkRecord, SyslogRecord};
 
 use super::container::{self, Container};
 use super::entity::EntityIds;
@@ -328,6 +328,35 @@ impl ProcessTable {
             }
         }
         self.processes.insert(process.pid, process);
+    }
+
+    /// A process known only by what a syslog record says, for an event
+    /// about a process the table could not find; not kept.
+    pub fn stranger(&self, r: &SyslogRecord) -> Process {
+        let (pid, start_ns) = (r.tgid, r.start_ns);
+        Process {
+            pid,
+            start_ns,
+            entity_id: self.ids.id(pid, start_ns).into(),
+            ppid: 0,
+            parent_start_ns: 0,
+            image: Arc::new(Image::default()),
+            previous: Vec::new(),
+            execs: 0,
+            thread_name: Arc::from(""),
+            uid: r.uid,
+            euid: r.euid,
+            gid: r.gid,
+            egid: r.egid,
+            sid: 0,
+            pgid: 0,
+            vpid: 0,
+            tty: None,
+            working_directory: None,
+            cgroup: Arc::from(""),
+            container: None,
+            observed_ns: 0,
+        }
     }
 
     /// An entry for a process the table meets first at its exec.

@@ -37,10 +37,24 @@ pub use parse::load_str;
 pub const BUILTIN_PREFIX: &str = "built-in:";
 
 /// Rule files compiled into the binary, by file name.
-const BUILTIN: &[(&str, &str)] = &[(
-    "defense_evasion_clear_kernel_ring_buffer.toml",
-    include_str!("../../rules/defense_evasion_clear_kernel_ring_buffer.toml"),
-)];
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "defense_evasion_clear_kernel_ring_buffer.toml",
+        include_str!("../../rules/defense_evasion_clear_kernel_ring_buffer.toml"),
+    ),
+    (
+        "defense_evasion_dmesg_clear_options.toml",
+        include_str!("../../rules/defense_evasion_dmesg_clear_options.toml"),
+    ),
+    (
+        "defense_evasion_kernel_ring_buffer_cleared_syslog.toml",
+        include_str!("../../rules/defense_evasion_kernel_ring_buffer_cleared_syslog.toml"),
+    ),
+    (
+        "defense_evasion_kernel_ring_buffer_clear_denied.toml",
+        include_str!("../../rules/defense_evasion_kernel_ring_buffer_clear_denied.toml"),
+    ),
+];
 
 /// Loads one rule file.
 pub fn load_file(path: &Path) -> Result<Loaded, RuleError> {
@@ -264,3 +278,6 @@ impl FromIterator<Rule> for RuleSet {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod builtin_tests;
