@@ -70,6 +70,7 @@ fn run(cli: Cli) -> Result<()> {
         cgroup_v1_subsys: btf.cgroup_v1_subsys(),
         syslog_nr: btf
             .syscall_registers()
+            .filter(|_| !cli.no_syslog_watch)
             .map(|_| nix::libc::SYS_syslog as u32),
     };
     drop(btf);
@@ -87,6 +88,9 @@ fn run(cli: Cli) -> Result<()> {
     let events = probe.take_events()?;
     match probe.attach()? {
         Ok(()) => info!(tracepoints = ?TRACEPOINTS, syslog = SYSLOG_PROGRAM, "programs attached"),
+        Err(_) if cli.no_syslog_watch => {
+            info!(tracepoints = ?TRACEPOINTS, "programs attached; syslog(2) not watched (--no-syslog-watch)");
+        }
         Err(e) => {
             info!(tracepoints = ?TRACEPOINTS, "programs attached");
             warn!("syslog(2) calls that clear the kernel ring buffer will not be seen: {e:#}");

@@ -258,3 +258,14 @@ fn reading_the_buffer_raises_none_of_the_new_rules() {
         assert!(alerts.is_empty(), "{argv:?} raised {:?}", rule_ids(&alerts));
     }
 }
+
+#[test]
+fn without_the_syslog_watch_only_the_exec_rules_remain() {
+    if !privileged() {
+        return;
+    }
+    let daemon = Daemon::start(&["--no-syslog-watch"]);
+    let (_, alerts) = alerts_for(&daemon, &["dmesg", "-C"]);
+    assert_eq!(rule_ids(&alerts), [OPTIONS]);
+    assert!(daemon.stderr().contains("syslog(2) not watched"));
+}
