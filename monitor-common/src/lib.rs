@@ -220,7 +220,7 @@ pub struct ExecHeader {
 pub struct ForkRecord {
     /// Always [`kind::FORK`].
     pub kind: u32,
-    /// No flags are defined yet; always zero.
+    /// [`flags::HAS_TTY`] or zero.
     pub flags: u32,
     /// `bpf_ktime_get_boot_ns()` at the fork.
     pub boot_ns: u64,
@@ -239,6 +239,18 @@ pub struct ForkRecord {
     pub creator_tgid: u32,
     /// The child's pid in its own pid namespace.
     pub child_vpid: u32,
+    /// What the child inherited, which is the creator's at this moment:
+    /// real and effective user and group ids, session and process group,
+    /// terminal (when [`flags::HAS_TTY`] is in `flags`) and `comm`.
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sid: u32,
+    pub pgid: u32,
+    pub tty_major: u32,
+    pub tty_minor: u32,
+    pub comm: [u8; COMM_LEN],
 }
 
 /// The last thread of a process exited: `sched_process_exit` when the
@@ -381,7 +393,7 @@ pub const OFFSET_COUNT: usize = 53;
 
 const _: () = assert!(core::mem::size_of::<ExecHeader>() == 128);
 const _: () = assert!(core::mem::size_of::<ExecHeader>().is_multiple_of(8));
-const _: () = assert!(core::mem::size_of::<ForkRecord>() == 56);
+const _: () = assert!(core::mem::size_of::<ForkRecord>() == 104);
 const _: () = assert!(core::mem::size_of::<ExitRecord>() == 32);
 const _: () = assert!(core::mem::size_of::<SyslogRecord>() == 56);
 const _: () = assert!(core::mem::size_of::<KernelOffsets>() == OFFSET_COUNT * 4);

@@ -13,12 +13,13 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 use monitor_common::{
-    ARGV_CAPTURE_MAX, COMM_LEN, ExecHeader, KernelOffsets, PATH_MAX, SCRATCH_SIZE, counter, flags,
-    kind,
+    ARGV_CAPTURE_MAX, COMM_LEN, ExecHeader, PATH_MAX, SCRATCH_SIZE, counter, flags, kind,
 };
 
 use crate::path::{CGROUP_MASK, Marks, PATH_MASK, write_cgroup, write_path};
-use crate::shared::{EVENTS, config, count, exec_wakeup, follow, namespace_pid, read};
+use crate::shared::{
+    EVENTS, config, count, exec_wakeup, follow, leader_pid, namespace_pid, read, tty,
+};
 
 /// One scratch record per CPU. A per-CPU array cannot hold values over
 /// 32 KiB, so this is a plain array the daemon sizes to the CPU count and the
@@ -182,38 +183,4 @@ fn capture(ctx: &BtfTracePointContext) -> Result<(), i64> {
         }
     }
     Ok(())
-}
-
-/// The global pid of the leader of the process's session or process group
-/// (`signal->pids[kind]`), or 0 when it cannot be read.
-///
-/// # Safety
-/// Reads go through the probe-read helpers only.
-#[inline(always)]
-unsafe fn leader_pid(signal: *const u8, kind: u32, off: &KernelOffsets) -> u32 {
-    // `& 3` restates the array's bound (four pid types).
-    let slot = off.signal_pids + (kind & 3) * 8;
-    // SAFETY: as documented above.
-    unsafe {
-        follow(signal, slot)
-            .and_then(|pid| read::<i32>(pid, off.pid_numbers + off.upid_nr))
-            .map_or(0, |nr| nr as u32)
-    }
-}
-
-/// The controlling terminal's device numbers, if the process has one.
-///
-/// # Safety
-/// Reads go through the probe-read helpers only.
-#[inline(always)]
-unsafe fn tty(signal: *const u8, off: &KernelOffsets) -> Option<(u32, u32)> {
-    // SAFETY: as documented above.
-    unsafe {
-        let tty = follow(signal, off.signal_tty).ok()?;
-        let index: i32 = read(tty, off.tty_index).ok()?;
-        let driver = follow(tty, off.tty_driver).ok()?;
-        let major: i32 = read(driver, off.driver_major).ok()?;
-        let minor_start: i32 = read(driver, off.driver_minor_start).ok()?;
-        Some((major as u32, (minor_start + index) as u32))
-    }
 }

@@ -1,13 +1,18 @@
 //! `sched_process_fork` and `sched_process_exit`: the births and deaths the
 //! daemon's process table follows.
 
+use core::ffi::c_void;
+
 use aya_ebpf::{
-    helpers::generated::bpf_ktime_get_boot_ns, macros::btf_tracepoint,
+    helpers::generated::{bpf_get_current_comm, bpf_ktime_get_boot_ns},
+    macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use monitor_common::{ExitRecord, ForkRecord, counter, kind};
+use monitor_common::{COMM_LEN, ExitRecord, ForkRecord, counter, flags, kind};
 
-use crate::shared::{EVENTS, config, count, follow, lifecycle_wakeup, namespace_pid, read};
+use crate::shared::{
+    EVENTS, config, count, follow, leader_pid, lifecycle_wakeup, namespace_pid, read, tty,
+};
 
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
@@ -37,7 +42,7 @@ fn fork(ctx: &BtfTracePointContext) -> Result<(), i64> {
         let real_parent = follow(child, off.task_real_parent)?;
         let parent_leader = follow(real_parent, off.task_group_leader)?;
         let leader = follow(creator, off.task_group_leader)?;
-        let record = ForkRecord {
+        let mut record = ForkRecord {
             kind: kind::FORK,
             flags: 0,
             boot_ns: bpf_ktime_get_boot_ns(),
@@ -48,7 +53,23 @@ fn fork(ctx: &BtfTracePointContext) -> Result<(), i64> {
             parent_tgid: read(real_parent, off.task_tgid)?,
             creator_tgid: read(creator, off.task_tgid)?,
             child_vpid: namespace_pid(child, off),
+            ..ForkRecord::default()
         };
+        let cred = follow(child, off.task_cred)?;
+        record.uid = read(cred, off.cred_uid)?;
+        record.euid = read(cred, off.cred_euid)?;
+        record.gid = read(cred, off.cred_gid)?;
+        record.egid = read(cred, off.cred_egid)?;
+        if let Ok(signal) = follow(child, off.task_signal) {
+            record.sid = leader_pid(signal, off.pidtype_sid, off);
+            record.pgid = leader_pid(signal, off.pidtype_pgid, off);
+            if let Some((major, minor)) = tty(signal, off) {
+                (record.tty_major, record.tty_minor) = (major, minor);
+                record.flags |= flags::HAS_TTY;
+            }
+        }
+        // The child's comm is the creator's, which is the current task's.
+        bpf_get_current_comm(record.comm.as_mut_ptr() as *mut c_void, COMM_LEN as u32);
         EVENTS
             .output::<ForkRecord>(&record, lifecycle_wakeup(&config))
             .map_err(i64::from)

@@ -104,6 +104,40 @@ pub unsafe fn namespace_pid(task: *const u8, off: &KernelOffsets) -> u32 {
     }
 }
 
+/// The global pid of the leader of the process's session or process group
+/// (`signal->pids[kind]`), or 0 when it cannot be read.
+///
+/// # Safety
+/// Reads go through the probe-read helpers only.
+#[inline(always)]
+pub unsafe fn leader_pid(signal: *const u8, kind: u32, off: &KernelOffsets) -> u32 {
+    // `& 3` restates the array's bound (four pid types).
+    let slot = off.signal_pids + (kind & 3) * 8;
+    // SAFETY: as documented above.
+    unsafe {
+        follow(signal, slot)
+            .and_then(|pid| read::<i32>(pid, off.pid_numbers + off.upid_nr))
+            .map_or(0, |nr| nr as u32)
+    }
+}
+
+/// The controlling terminal's device numbers, if the process has one.
+///
+/// # Safety
+/// Reads go through the probe-read helpers only.
+#[inline(always)]
+pub unsafe fn tty(signal: *const u8, off: &KernelOffsets) -> Option<(u32, u32)> {
+    // SAFETY: as documented above.
+    unsafe {
+        let tty = follow(signal, off.signal_tty).ok()?;
+        let index: i32 = read(tty, off.tty_index).ok()?;
+        let driver = follow(tty, off.tty_driver).ok()?;
+        let major: i32 = read(driver, off.driver_major).ok()?;
+        let minor_start: i32 = read(driver, off.driver_minor_start).ok()?;
+        Some((major as u32, (minor_start + index) as u32))
+    }
+}
+
 /// Submit flags for an exec record. The reader must see it promptly (rules
 /// run on it), so it is woken whenever records are already waiting: those
 /// may be fork and exit records submitted without a wake-up, and the ring

@@ -127,10 +127,10 @@ fn event_mix() -> Vec<Value> {
         exec("/usr/sbin/iptables", &["iptables", "-F"], 0, 900),
     ];
     let mut builder = EventBuilder::new(&host());
-    let mut table = ProcessTable::new(EntityIds::new("bench", 100), 1024);
+    let mut table = ProcessTable::new(EntityIds::new("bench", 100), 1024, 32 * 1024);
     records
         .iter()
-        .filter_map(|record| builder.exec(&mut table, record))
+        .map(|record| builder.exec(&mut table, record))
         .collect()
 }
 

@@ -105,7 +105,7 @@ fn run(cli: Cli) -> Result<()> {
     })
     .context("starting the output threads")?;
     let ids = EntityIds::for_this_boot(scan::ticks_per_second());
-    let table = ProcessTable::new(ids, cli.max_processes as usize);
+    let table = ProcessTable::new(ids, cli.max_processes as usize, cli.argv_limit as usize);
     let mut pipeline = Pipeline::new(&host, table, rules, outputs, cli.print_events);
     let (fork_events, end_events) = pipeline.builds();
     debug!(fork_events, end_events, "events built besides exec");
@@ -113,7 +113,8 @@ fn run(cli: Cli) -> Result<()> {
     // After the attach, so that a process started during the read is seen
     // by one or the other (or both, which the table reconciles).
     let observed_ns = boot_clock_ns();
-    let running = scan::scan().context("reading the running processes from /proc")?;
+    let running =
+        scan::scan(cli.argv_limit as usize).context("reading the running processes from /proc")?;
     pipeline.seed(&running.processes, observed_ns);
     info!(
         processes = running.processes.len(),

@@ -107,7 +107,7 @@ impl Pipeline {
             }
         };
         let event = match record {
-            Record::Exec(r) => self.builder.exec(&mut self.table, &r),
+            Record::Exec(r) => Some(self.builder.exec(&mut self.table, &r)),
             Record::Fork(r) => {
                 let known = self.table.fork(&r).is_some();
                 if !(known && self.fork_events) {

@@ -265,12 +265,21 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).expect("json"))
             .collect();
-        assert_eq!(lines.len(), 1, "one alert, for dmesg -c only");
-        assert_eq!(lines[0]["event"]["kind"], "alert");
+        // Elastic's rule and the option rule, for dmesg -c only.
+        let rules: Vec<&str> = lines
+            .iter()
+            .map(|l| l["rule"]["id"].as_str().unwrap())
+            .collect();
         assert_eq!(
-            lines[0]["rule"]["id"],
-            "2724808c-ba5d-48b2-86d2-0002103df753"
+            rules,
+            [
+                "2724808c-ba5d-48b2-86d2-0002103df753",
+                "ec82d3dc-4d7f-4962-94a0-28c04856931b"
+            ]
         );
-        assert_eq!(lines[0]["process"]["pid"], 7);
+        for line in &lines {
+            assert_eq!(line["event"]["kind"], "alert");
+            assert_eq!(line["process"]["pid"], 7);
+        }
     }
 }

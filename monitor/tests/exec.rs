@@ -52,7 +52,11 @@ fn dmesg_clear_raises_an_alert_in_journald_and_on_stdout() {
         assert_eq!(alert["threat"]["tactic"]["id"], json!(["TA0005"]));
 
         let pid_match = format!("PROCESS_PID={pid}");
-        let entries = journal_entries(&["SYSLOG_IDENTIFIER=monitor", &pid_match], WAIT);
+        let rule_match = format!("RULE_ID={SEED_RULE_ID}");
+        let entries = journal_entries(
+            &["SYSLOG_IDENTIFIER=monitor", &pid_match, &rule_match],
+            WAIT,
+        );
         assert_eq!(
             entries.len(),
             1,
@@ -187,7 +191,11 @@ fn a_newline_in_an_argument_cannot_forge_a_log_line() {
         "the document keeps argv exactly"
     );
     let pid_match = format!("PROCESS_PID={pid}");
-    let entries = journal_entries(&["SYSLOG_IDENTIFIER=monitor", &pid_match], WAIT);
+    let rule_match = format!("RULE_ID={SEED_RULE_ID}");
+    let entries = journal_entries(
+        &["SYSLOG_IDENTIFIER=monitor", &pid_match, &rule_match],
+        WAIT,
+    );
     assert_eq!(entries.len(), 1, "{entries:?}");
     let message = entries[0]["MESSAGE"].as_str().expect("MESSAGE is text");
     assert!(!message.contains(['\n', '\r', '\x1b']), "{message:?}");

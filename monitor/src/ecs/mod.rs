@@ -141,15 +141,21 @@ impl EventBuilder {
     }
 
     /// Follows an exec in `table` and returns its event.
-    pub fn exec(&mut self, table: &mut ProcessTable, r: &ExecRecord) -> Option<Value> {
-        table.exec(r);
+    pub fn exec(&mut self, table: &mut ProcessTable, r: &ExecRecord) -> Value {
+        let kept = table.exec(r).is_some();
         table.resolve_parent(r.pid);
         let action = Action::Exec {
             thread_id: r.tid,
             boot_ns: r.boot_ns,
         };
-        let ctx = table.context(r.pid)?;
-        Some(self.process_event(action, &ctx, table.ids()))
+        // A full table keeps no entry for a new process; its event goes out
+        // all the same (and the table counts it).
+        let untracked = (!kept).then(|| table.untracked(r));
+        let ctx = match &untracked {
+            Some(p) => table.context_of(p),
+            None => table.context(r.pid).expect("kept above"),
+        };
+        self.process_event(action, &ctx, table.ids())
     }
 
     /// The ECS document for `action` on the process of `ctx`.

@@ -54,8 +54,9 @@ impl Image {
         Self {
             executable,
             name,
-            args_count: args.len() as u32,
+            args_count: s.args_count.max(args.len() as u32),
             args,
+            args_truncated: s.args_truncated,
             args_invalid_utf8: invalid,
             ..Self::default()
         }

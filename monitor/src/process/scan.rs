@@ -18,7 +18,6 @@
 
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStringExt;
-use std::path::PathBuf;
 
 use procfs::FromRead;
 use procfs::process::{Process, Stat, StatFlags, Status};
@@ -37,6 +36,10 @@ pub struct ScannedProcess {
     /// Target of /proc/<pid>/exe, bytes exactly (None for kernel threads
     /// or when unreadable).
     pub executable: Option<Vec<u8>>,
+    /// The true number of arguments, also when `args` was cut.
+    pub args_count: u32,
+    /// The arguments were longer than the limit and were cut.
+    pub args_truncated: bool,
     /// /proc/<pid>/cmdline split at NULs, each argument's bytes exactly,
     /// empty arguments kept (a trailing NUL does not make an extra empty
     /// argument).
@@ -82,7 +85,7 @@ pub struct Scan {
 /// Reads every process (thread group) under /proc.
 ///
 /// Fails only when `/proc` itself cannot be listed.
-pub fn scan() -> io::Result<Scan> {
+pub fn scan(args_limit: usize) -> io::Result<Scan> {
     let mut found = Scan::default();
     for entry in std::fs::read_dir("/proc")? {
         let name = entry?.file_name();
@@ -90,7 +93,7 @@ pub fn scan() -> io::Result<Scan> {
         let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
         };
-        match read_process(pid) {
+        match read_process(pid, args_limit) {
             Some(process) => found.processes.push(process),
             None => found.unreadable += 1,
         }
@@ -98,11 +101,12 @@ pub fn scan() -> io::Result<Scan> {
     Ok(found)
 }
 
-/// Reads one process, or None if it is gone or unreadable.
+/// Reads one process, or None if it is gone or unreadable; at most
+/// `args_limit` bytes of its arguments are kept, as for an exec.
 ///
 /// Also None for a pid that names a thread other than its group's leader:
 /// `/proc` answers for those too, though it does not list them.
-pub fn read_process(pid: u32) -> Option<ScannedProcess> {
+pub fn read_process(pid: u32, args_limit: usize) -> Option<ScannedProcess> {
     let process = Process::new(i32::try_from(pid).ok()?).ok()?;
 
     // procfs turns stat into a String, replacing bytes that are not UTF-8;
@@ -123,12 +127,10 @@ pub fn read_process(pid: u32) -> Option<ScannedProcess> {
 
     let kernel_thread = stat.flags & StatFlags::PF_KTHREAD.bits() != 0;
     let (executable, args) = if kernel_thread {
-        (None, Vec::new())
+        (None, Arguments::default())
     } else {
-        let args = read_file(&process, "cmdline")
-            .map(|bytes| split_args(&bytes))
-            .unwrap_or_default();
-        (process.exe().ok().map(path_bytes), args)
+        let args = read_args(&process, args_limit).unwrap_or_default();
+        (link_target(&process, "exe"), args)
     };
     let vpid = status
         .nspid
@@ -142,8 +144,10 @@ pub fn read_process(pid: u32) -> Option<ScannedProcess> {
         start_ticks: stat.starttime,
         comm,
         executable,
-        args,
-        working_directory: process.cwd().ok().map(path_bytes),
+        args: args.args,
+        args_count: args.count,
+        args_truncated: args.truncated,
+        working_directory: link_target(&process, "cwd"),
         uid: status.ruid,
         euid: status.euid,
         gid: status.rgid,
@@ -179,9 +183,72 @@ fn comm_of(stat: &[u8]) -> Option<&[u8]> {
     stat.get(open + 1..close)
 }
 
-/// The bytes of a path, exactly.
-fn path_bytes(path: PathBuf) -> Vec<u8> {
-    path.into_os_string().into_vec()
+/// The target of a link in the process's directory (`exe`, `cwd`), bytes
+/// exactly. The kernel appends ` (deleted)` to the path of a file that was
+/// removed; that suffix is dropped when the file really has no name left,
+/// so that the path reads as the exec record gave it.
+fn link_target(process: &Process, name: &str) -> Option<Vec<u8>> {
+    let target = match name {
+        "exe" => process.exe(),
+        _ => process.cwd(),
+    };
+    let mut bytes = target.ok()?.into_os_string().into_vec();
+    const DELETED: &[u8] = b" (deleted)";
+    if bytes.ends_with(DELETED) {
+        let link = format!("/proc/{}/{name}", process.pid());
+        let unlinked = std::fs::metadata(link).is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt as _;
+            m.nlink() == 0
+        });
+        if unlinked {
+            bytes.truncate(bytes.len() - DELETED.len());
+        }
+    }
+    Some(bytes)
+}
+
+/// A process's arguments as read from `/proc/<pid>/cmdline`.
+#[derive(Debug, Default)]
+struct Arguments {
+    args: Vec<Vec<u8>>,
+    /// The true count, also when the arguments were cut.
+    count: u32,
+    truncated: bool,
+}
+
+/// Reads the arguments, keeping at most `limit` bytes but counting them
+/// all, so that a process with megabytes of arguments costs the daemon no
+/// more than its exec would have.
+fn read_args(process: &Process, limit: usize) -> Option<Arguments> {
+    let mut file = process.open_relative("cmdline").ok()?;
+    let mut kept = Vec::with_capacity(limit.min(4096));
+    (&mut file).take(limit as u64).read_to_end(&mut kept).ok()?;
+    let mut nuls = kept.iter().filter(|&&b| b == 0).count();
+    let mut last = kept.last().copied();
+    let mut truncated = false;
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = file.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        truncated = true;
+        nuls += chunk[..n].iter().filter(|&&b| b == 0).count();
+        last = Some(chunk[n - 1]);
+    }
+    let args = split_args(&kept);
+    // Each argument ends with a NUL; a process that rewrote its arguments
+    // may have left the last one without.
+    let count = match last {
+        None => 0,
+        Some(0) => nuls,
+        Some(_) => nuls + 1,
+    };
+    Some(Arguments {
+        args,
+        count: count as u32,
+        truncated,
+    })
 }
 
 /// Splits a cmdline at NULs. The kernel ends each argument with a NUL, so
@@ -272,7 +339,7 @@ mod tests {
 
     #[test]
     fn the_scan_finds_this_test_process() {
-        let found = scan().expect("list /proc");
+        let found = scan(1 << 20).expect("list /proc");
         let pid = std::process::id();
         let me = found.processes.iter().find(|p| p.pid == pid);
         let me = me.expect("this process is in the scan");
@@ -294,7 +361,7 @@ mod tests {
         assert!(!me.kernel_thread);
         assert!(!me.comm.is_empty());
         assert!(me.cgroup.as_deref().is_some_and(|c| c.starts_with('/')));
-        assert_eq!(read_process(pid).as_ref(), Some(me));
+        assert_eq!(read_process(pid, 1 << 20).as_ref(), Some(me));
 
         for thread in found.processes.iter().filter(|p| p.kernel_thread) {
             assert_eq!((&thread.executable, thread.args.len()), (&None, 0));
@@ -307,7 +374,7 @@ mod tests {
     fn read_until(pid: u32, done: impl Fn(&ScannedProcess) -> bool) -> Option<ScannedProcess> {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let read = read_process(pid);
+            let read = read_process(pid, 1 << 20);
             if read.as_ref().is_some_and(&done) || Instant::now() > deadline {
                 return read;
             }
@@ -342,19 +409,19 @@ mod tests {
         // Field 3 (state) follows ") "; field 22 is 19 fields later.
         let fields: Vec<&[u8]> = stat[close + 2..].split(|&b| b == b' ').collect();
         let ticks: u64 = std::str::from_utf8(fields[19]).unwrap().parse().unwrap();
-        let me = read_process(std::process::id()).unwrap();
+        let me = read_process(std::process::id(), 1 << 20).unwrap();
         assert_eq!(me.start_ticks, ticks);
     }
 
     #[test]
     fn missing_processes_are_none() {
         let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap();
-        assert_eq!(read_process(pid_max.trim().parse().unwrap()), None);
-        assert_eq!(read_process(0), None);
-        assert_eq!(read_process(u32::MAX), None);
+        assert_eq!(read_process(pid_max.trim().parse().unwrap(), 1 << 20), None);
+        assert_eq!(read_process(0, 1 << 20), None);
+        assert_eq!(read_process(u32::MAX, 1 << 20), None);
         let mut child = Command::new("true").spawn().unwrap();
         child.wait().unwrap();
-        assert_eq!(read_process(child.id()), None);
+        assert_eq!(read_process(child.id(), 1 << 20), None);
     }
 
     #[test]
@@ -403,5 +470,30 @@ mod tests {
         assert_eq!(pick("3:cpu,cpuacct:/a\n0::/\n").as_deref(), Some("/"));
         assert_eq!(pick("0::/a:b\n").as_deref(), Some("/a:b"));
         assert_eq!(pick(""), None);
+    }
+
+    #[test]
+    fn long_arguments_are_cut_at_the_limit_and_counted_whole() {
+        let big = "a".repeat(5000);
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 5; exit 0", "x", &big, "y", ""])
+            .spawn()
+            .expect("spawn sh");
+        let pid = child.id();
+        let mut read = None;
+        for _ in 0..100 {
+            read = read_process(pid, 1000).filter(|p| !p.args.is_empty());
+            if read.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let p = read.expect("the child's arguments");
+        let kept: usize = p.args.iter().map(|a| a.len() + 1).sum();
+        assert!(kept <= 1001, "{kept} bytes kept");
+        assert!(p.args_truncated);
+        assert_eq!(p.args_count, 7, "sh -c script x big y and an empty one");
     }
 }

@@ -42,6 +42,9 @@ pub struct Process {
     /// Start time, boot clock nanoseconds (to the tick for processes first
     /// seen in `/proc`).
     pub start_ns: u64,
+    /// `start_ns` came from the kernel, to the nanosecond (not from `/proc`,
+    /// to the tick).
+    pub start_exact: bool,
     pub entity_id: Arc<str>,
     /// The parent's pid and start time, as of the last record.
     pub ppid: u32,
@@ -102,7 +105,7 @@ pub struct Context<'a> {
 const FULL_SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Reads one process from `/proc`; replaced in tests.
-pub type ProcReader = fn(u32) -> Option<ScannedProcess>;
+pub type ProcReader = fn(u32, usize) -> Option<ScannedProcess>;
 
 /// The live processes, by pid.
 pub struct ProcessTable {
@@ -110,15 +113,22 @@ pub struct ProcessTable {
     ids: EntityIds,
     capacity: usize,
     read_proc: ProcReader,
+    /// Bytes of arguments kept for a process read from `/proc`.
+    args_limit: usize,
     stats: TableStats,
     /// When a full table last swept itself.
     last_full_sweep: Option<Instant>,
 }
 
 impl ProcessTable {
-    /// An empty table of at most `capacity` processes.
-    pub fn new(ids: EntityIds, capacity: usize) -> Self {
-        Self::with_reader(ids, capacity, scan::read_process)
+    /// An empty table of at most `capacity` processes, keeping at most
+    /// `args_limit` bytes of arguments of a process read from `/proc` (as
+    /// the kernel side does for an exec).
+    pub fn new(ids: EntityIds, capacity: usize, args_limit: usize) -> Self {
+        Self {
+            args_limit,
+            ..Self::with_reader(ids, capacity, scan::read_process)
+        }
     }
 
     /// As [`ProcessTable::new`], reading single processes with `read_proc`.
@@ -128,6 +138,7 @@ impl ProcessTable {
             ids,
             capacity,
             read_proc,
+            args_limit: monitor_common::ARGV_LIMIT_DEFAULT as usize,
             stats: TableStats::default(),
             last_full_sweep: None,
         }
@@ -154,7 +165,20 @@ impl ProcessTable {
     pub fn get(&self, pid: u32, start_ns: u64) -> Option<&Process> {
         self.processes
             .get(&pid)
-            .filter(|p| self.ids.same_start(p.start_ns, start_ns))
+            .filter(|p| self.same_process(p, start_ns))
+    }
+
+    /// Whether `p` is the process that started at `start_ns`: to the
+    /// nanosecond when both times came from the kernel, so that a pid
+    /// reused within one clock tick is still another process; to the tick
+    /// otherwise. A time from `/proc` is a whole number of ticks, which a
+    /// kernel time is only once in ten million.
+    fn same_process(&self, p: &Process, start_ns: u64) -> bool {
+        if p.start_exact && self.ids.ns(self.ids.ticks(start_ns)) != start_ns {
+            p.start_ns == start_ns
+        } else {
+            self.ids.same_start(p.start_ns, start_ns)
+        }
     }
 
     /// Fills the table from a scan of `/proc` made at `observed_ns`, and
@@ -165,6 +189,18 @@ impl ProcessTable {
             let process = self.entry_from_scan(s, observed_ns);
             added.push((process.start_ns, process.pid));
             self.insert(process);
+        }
+        // Parents are linked once all are in: /proc lists by pid, and after
+        // the pids wrap a parent's pid can be higher than its child's.
+        for &(_, pid) in &added {
+            let parent_start = self
+                .processes
+                .get(&pid)
+                .and_then(|p| self.processes.get(&p.ppid))
+                .map(|parent| parent.start_ns);
+            if let (Some(start), Some(p)) = (parent_start, self.processes.get_mut(&pid)) {
+                p.parent_start_ns = start;
+            }
         }
         added.sort_unstable();
         added.into_iter().map(|(_, pid)| pid).collect()
@@ -177,13 +213,22 @@ impl ProcessTable {
             let child = self.processes.get_mut(&r.child_tgid)?;
             child.ppid = r.parent_tgid;
             child.parent_start_ns = r.parent_start_ns;
+            (child.start_ns, child.start_exact) = (r.child_start_ns, true);
             return self.processes.get(&r.child_tgid);
         }
         let entity_id: Arc<str> = self.ids.id(r.child_tgid, r.child_start_ns).into();
-        let child = match self.lookup(r.creator_tgid, r.creator_start_ns) {
+        // The creator's credentials, session, terminal and name may have
+        // changed since its exec; the record says what they are now.
+        if self.lookup(r.creator_tgid, r.creator_start_ns).is_some()
+            && let Some(creator) = self.processes.get_mut(&r.creator_tgid)
+        {
+            inherit(creator, r);
+        }
+        let mut child = match self.lookup(r.creator_tgid, r.creator_start_ns) {
             Some(creator) => Process {
                 pid: r.child_tgid,
                 start_ns: r.child_start_ns,
+                start_exact: true,
                 entity_id,
                 ppid: r.parent_tgid,
                 parent_start_ns: r.parent_start_ns,
@@ -196,21 +241,24 @@ impl ProcessTable {
             None => {
                 // The creator is gone from the table and from /proc; the
                 // child may still be readable itself.
-                let s = (self.read_proc)(r.child_tgid)
+                let s = (self.read_proc)(r.child_tgid, self.args_limit)
                     .filter(|s| self.ids.ticks(r.child_start_ns) == s.start_ticks)?;
                 let mut child = self.entry_from_scan(&s, r.boot_ns);
                 child.start_ns = r.child_start_ns;
+                child.start_exact = true;
                 child.execs = 0;
                 child
             }
         };
+        inherit(&mut child, r);
         self.insert(child);
         self.processes.get(&r.child_tgid)
     }
 
     /// An exec: the process's new image, and everything else the record
-    /// carries. Returns the updated entry.
-    pub fn exec(&mut self, r: &ExecRecord) -> &Process {
+    /// carries. Returns the updated entry, or `None` when the process is new
+    /// to the table and the table is full (see [`ProcessTable::untracked`]).
+    pub fn exec(&mut self, r: &ExecRecord) -> Option<&Process> {
         let image = Arc::new(Image::from_exec(r));
         let known = self.get(r.pid, r.start_ns).is_some();
         if !known {
@@ -231,9 +279,16 @@ impl ProcessTable {
             }
             update_from_exec(p, r, image);
         }
-        self.processes
-            .get(&r.pid)
-            .expect("the entry was just inserted or found")
+        self.get(r.pid, r.start_ns)
+    }
+
+    /// The entry an exec record describes, for a process the table could
+    /// not keep: its event still goes out, without earlier images.
+    pub fn untracked(&self, r: &ExecRecord) -> Process {
+        let image = Arc::new(Image::from_exec(r));
+        let mut p = self.fresh(r, Arc::clone(&image));
+        update_from_exec(&mut p, r, image);
+        p
     }
 
     /// An exit: removes the process and returns its last state.
@@ -247,7 +302,7 @@ impl ProcessTable {
     pub fn lookup(&mut self, pid: u32, start_ns: u64) -> Option<&Process> {
         if self.get(pid, start_ns).is_none() {
             let ticks = self.ids.ticks(start_ns);
-            match (self.read_proc)(pid).filter(|s| s.start_ticks == ticks) {
+            match (self.read_proc)(pid, self.args_limit).filter(|s| s.start_ticks == ticks) {
                 Some(s) => {
                     self.stats.read_from_proc += 1;
                     let process = self.entry_from_scan(&s, 0);
@@ -288,9 +343,13 @@ impl ProcessTable {
         // A leader started no later than its members; an entry with the
         // leader's pid that started later is a reuse of that pid.
         let leader = |id: u32| {
+            if id == process.pid {
+                // Itself, also when it was just removed (its end event).
+                return Some(process);
+            }
             self.processes
                 .get(&id)
-                .filter(|l| l.start_ns <= process.start_ns || l.pid == process.pid)
+                .filter(|l| l.start_ns <= process.start_ns)
         };
         Context {
             process,
@@ -337,6 +396,7 @@ impl ProcessTable {
         Process {
             pid,
             start_ns,
+            start_exact: true,
             entity_id: self.ids.id(pid, start_ns).into(),
             ppid: 0,
             parent_start_ns: 0,
@@ -364,6 +424,7 @@ impl ProcessTable {
         Process {
             pid: r.pid,
             start_ns: r.start_ns,
+            start_exact: true,
             entity_id: self.ids.id(r.pid, r.start_ns).into(),
             ppid: r.ppid,
             parent_start_ns: r.parent_start_ns,
@@ -396,6 +457,7 @@ impl ProcessTable {
         Process {
             pid: s.pid,
             start_ns,
+            start_exact: false,
             entity_id: self.ids.id(s.pid, start_ns).into(),
             ppid: s.ppid,
             parent_start_ns,
@@ -419,8 +481,21 @@ impl ProcessTable {
     }
 }
 
+/// Copies what a fork record says the child inherited. The working
+/// directory and the cgroup are not in the record (each would take a path
+/// walk per fork), so they stay as of the creator's exec.
+/// TODO(#9): carry them too, once a fork's cost allows it.
+fn inherit(p: &mut Process, r: &ForkRecord) {
+    (p.uid, p.euid, p.gid, p.egid) = (r.uid, r.euid, r.gid, r.egid);
+    (p.sid, p.pgid) = (r.sid, r.pgid);
+    p.tty = (r.flags & monitor_common::flags::HAS_TTY != 0).then_some((r.tty_major, r.tty_minor));
+    let comm = r.comm.iter().position(|&b| b == 0).unwrap_or(r.comm.len());
+    p.thread_name = text(&r.comm[..comm]).into();
+}
+
 /// Copies what an exec record says into the entry.
 fn update_from_exec(p: &mut Process, r: &ExecRecord, image: Arc<Image>) {
+    (p.start_ns, p.start_exact) = (r.start_ns, true);
     p.image = image;
     p.ppid = r.ppid;
     p.parent_start_ns = r.parent_start_ns;

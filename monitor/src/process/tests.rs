@@ -13,7 +13,7 @@ fn ids() -> EntityIds {
     EntityIds::new("test-boot", 100)
 }
 
-fn nothing_in_proc(_: u32) -> Option<ScannedProcess> {
+fn nothing_in_proc(_: u32, _: usize) -> Option<ScannedProcess> {
     None
 }
 
@@ -29,6 +29,8 @@ fn scanned(pid: u32, ppid: u32, start_ticks: u64, exe: &str) -> ScannedProcess {
         comm: exe.rsplit('/').next().unwrap().as_bytes().to_vec(),
         executable: Some(exe.as_bytes().to_vec()),
         args: vec![exe.as_bytes().to_vec()],
+        args_count: 1,
+        args_truncated: false,
         working_directory: Some(b"/".to_vec()),
         uid: 1000,
         euid: 1000,
@@ -127,14 +129,16 @@ fn execs_replace_the_image_and_keep_the_earlier_ones() {
     let mut t = with_shell();
     let start = 70 * TICK;
     t.fork(&fork(200, start, 100, 50 * TICK, start));
-    let first = t.exec(&exec(
-        200,
-        start,
-        100,
-        50 * TICK,
-        "/usr/bin/bash -c x",
-        start + 1,
-    ));
+    let first = t
+        .exec(&exec(
+            200,
+            start,
+            100,
+            50 * TICK,
+            "/usr/bin/bash -c x",
+            start + 1,
+        ))
+        .unwrap();
     assert_eq!(first.execs, 1);
     assert_eq!(first.image.name, "bash");
     t.exec(&exec(
@@ -145,14 +149,16 @@ fn execs_replace_the_image_and_keep_the_earlier_ones() {
         "/usr/bin/env dmesg",
         start + 2,
     ));
-    let third = t.exec(&exec(
-        200,
-        start,
-        100,
-        50 * TICK,
-        "/usr/bin/dmesg -c",
-        start + 3,
-    ));
+    let third = t
+        .exec(&exec(
+            200,
+            start,
+            100,
+            50 * TICK,
+            "/usr/bin/dmesg -c",
+            start + 3,
+        ))
+        .unwrap();
     assert_eq!(third.execs, 3);
     assert_eq!(third.image.args, ["/usr/bin/dmesg", "-c"]);
     let earlier: Vec<&str> = third
@@ -183,14 +189,16 @@ fn a_reused_pid_never_inherits_the_dead_process() {
     assert!(t.exit(&exit(200, 70 * TICK)).is_some());
     assert!(t.get(200, 70 * TICK).is_none());
     // Pid 200 again, a new process whose fork record was lost.
-    let p = t.exec(&exec(
-        200,
-        95 * TICK,
-        100,
-        50 * TICK,
-        "/usr/bin/id",
-        95 * TICK,
-    ));
+    let p = t
+        .exec(&exec(
+            200,
+            95 * TICK,
+            100,
+            50 * TICK,
+            "/usr/bin/id",
+            95 * TICK,
+        ))
+        .unwrap();
     assert_eq!(p.execs, 1);
     assert!(p.previous.is_empty());
     assert_eq!(&*p.entity_id, ids().id(200, 95 * TICK));
@@ -210,7 +218,7 @@ fn a_record_for_a_stale_entry_replaces_it() {
 
 #[test]
 fn a_missing_process_is_read_from_proc_only_with_the_same_start() {
-    fn proc_has_300(pid: u32) -> Option<ScannedProcess> {
+    fn proc_has_300(pid: u32, _: usize) -> Option<ScannedProcess> {
         (pid == 300).then(|| scanned(300, 1, 40, "/usr/sbin/sshd"))
     }
     let mut t = ProcessTable::with_reader(ids(), 1024, proc_has_300);
@@ -250,9 +258,13 @@ fn an_exec_the_scan_already_saw_adds_no_previous_image() {
     let mut t = table();
     t.seed(&[scanned(200, 1, 80, "/usr/bin/dmesg")], 100 * TICK);
     // The exec happened before the scan read the process.
-    let p = t.exec(&exec(200, 80 * TICK, 1, 0, "/usr/bin/dmesg", 99 * TICK));
+    let p = t
+        .exec(&exec(200, 80 * TICK, 1, 0, "/usr/bin/dmesg", 99 * TICK))
+        .unwrap();
     assert!(p.previous.is_empty());
-    let p = t.exec(&exec(200, 80 * TICK, 1, 0, "/usr/bin/true", 101 * TICK));
+    let p = t
+        .exec(&exec(200, 80 * TICK, 1, 0, "/usr/bin/true", 101 * TICK))
+        .unwrap();
     assert_eq!(p.previous.len(), 1);
 }
 
@@ -301,4 +313,104 @@ fn earlier_images_are_bounded_in_number_and_size() {
         assert_eq!(image.args_count, 2, "the true count stays");
     }
     assert_eq!(p.image.args[1].len(), 4000, "the current image is whole");
+}
+
+#[test]
+fn a_parent_listed_after_its_child_is_still_its_parent() {
+    // After the pids wrap, a shell with pid 25050 starts a child with pid
+    // 5003; /proc lists the child first.
+    let mut t = table();
+    t.seed(
+        &[
+            scanned(5003, 25050, 900, "/usr/bin/sleep"),
+            scanned(25050, 1, 800, "/usr/bin/bash"),
+        ],
+        1000 * TICK,
+    );
+    let ctx = t.context(5003).unwrap();
+    let parent = ctx.parent.expect("the parent is linked");
+    assert_eq!(parent.pid, 25050);
+    assert_eq!(ctx.process.parent_start_ns, 800 * TICK);
+}
+
+#[test]
+fn a_full_table_still_describes_a_new_process() {
+    let mut t = ProcessTable::with_reader(ids(), 2, nothing_in_proc);
+    t.seed(&[scanned(std::process::id(), 1, own_start(), "/x")], 0);
+    t.seed(&[scanned(1, 0, own_ticks(1), "/init")], 0);
+    let r = exec(
+        4_000_001,
+        7 * TICK,
+        1,
+        own_ticks(1) * TICK,
+        "/usr/bin/id",
+        8 * TICK,
+    );
+    assert!(t.exec(&r).is_none(), "no room");
+    let p = t.untracked(&r);
+    assert_eq!(p.pid, 4_000_001);
+    assert_eq!(p.image.name, "id");
+    assert_eq!(t.context_of(&p).parent.map(|p| p.pid), Some(1));
+    assert_eq!(t.stats().dropped_full, 1);
+}
+
+#[test]
+fn a_leader_that_ended_still_leads_its_end_event() {
+    let mut t = with_shell();
+    t.fork(&fork(200, 70 * TICK, 100, 50 * TICK, 70 * TICK));
+    let mut r = exec(
+        200,
+        70 * TICK,
+        100,
+        50 * TICK,
+        "/usr/bin/sleep 1",
+        71 * TICK,
+    );
+    r.sid = 200;
+    r.pgid = 200;
+    t.exec(&r);
+    let gone = t.exit(&exit(200, 70 * TICK)).unwrap();
+    let ctx = t.context_of(&gone);
+    assert_eq!(ctx.session_leader.map(|l| l.pid), Some(200));
+    assert_eq!(ctx.group_leader.map(|l| l.pid), Some(200));
+}
+
+#[test]
+fn a_fork_brings_the_creators_current_ids_session_and_name() {
+    let mut t = with_shell();
+    let mut r = fork(200, 70 * TICK, 100, 50 * TICK, 70 * TICK);
+    // Since its exec the shell became nobody, led a new session, lost its
+    // terminal and renamed itself.
+    (r.uid, r.euid, r.gid, r.egid) = (65534, 65534, 65534, 65534);
+    (r.sid, r.pgid) = (100, 100);
+    r.comm[..4].copy_from_slice(b"evil");
+    let child = t.fork(&r).unwrap();
+    assert_eq!((child.uid, child.euid, child.sid), (65534, 65534, 100));
+    assert_eq!(child.tty, None);
+    assert_eq!(&*child.thread_name, "evil");
+    let shell = t.get(100, 50 * TICK).unwrap();
+    assert_eq!((shell.euid, shell.sid), (65534, 100), "the creator too");
+}
+
+#[test]
+fn a_pid_reused_within_one_tick_is_still_another_process() {
+    let mut t = with_shell();
+    let first = 70 * TICK + 1_000;
+    let second = 70 * TICK + 2_000_000;
+    t.fork(&fork(200, first, 100, 50 * TICK, first));
+    t.exec(&exec(
+        200,
+        first,
+        100,
+        50 * TICK,
+        "/usr/bin/true",
+        first + 10,
+    ));
+    // Its exit was lost; the pid comes back 2 ms later, in the same tick.
+    assert!(t.get(200, second).is_none(), "not the same process");
+    assert!(t.exit(&exit(200, second)).is_none());
+    t.fork(&fork(200, second, 100, 50 * TICK, second));
+    assert_eq!(t.get(200, second).unwrap().start_ns, second);
+    // A time from /proc (whole ticks) still finds a process by its tick.
+    assert!(t.get(200, 70 * TICK).is_some());
 }
