@@ -146,8 +146,11 @@ pub mod counter {
     pub const EXITS_LOST: u32 = 6;
     /// Syslog records lost (ring buffer full, or a structure unreadable).
     pub const SYSLOG_LOST: u32 = 7;
+    /// Not a count: the most bytes seen waiting in the ring buffer when a
+    /// record was submitted, since the daemon last read and reset it.
+    pub const RING_PEAK: u32 = 8;
     /// Number of counters.
-    pub const COUNT: u32 = 8;
+    pub const COUNT: u32 = 9;
 }
 
 /// Fixed part of an exec record.

@@ -83,6 +83,22 @@ pub fn count(index: u32) {
     }
 }
 
+/// Bytes waiting in the ring buffer for the reader, kept as this CPU's peak
+/// in the `RING_PEAK` slot for the daemon's fill figure.
+#[inline(always)]
+fn pending_bytes() -> u64 {
+    let pending = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+    if let Some(slot) = COUNTERS.get_ptr_mut(counter::RING_PEAK) {
+        // SAFETY: as in `count`.
+        unsafe {
+            if pending > *slot {
+                *slot = pending;
+            }
+        }
+    }
+    pending
+}
+
 /// The process's pid in its own (innermost) pid namespace: the number at
 /// `thread_pid->numbers[level]`; 0 when it cannot be read.
 ///
@@ -145,7 +161,7 @@ pub unsafe fn tty(signal: *const u8, off: &KernelOffsets) -> Option<(u32, u32)> 
 /// never fire. With nothing waiting, that rule decides.
 #[inline(always)]
 pub fn exec_wakeup() -> u64 {
-    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) > 0 {
+    if pending_bytes() > 0 {
         BPF_RB_FORCE_WAKEUP as u64
     } else {
         0
@@ -158,7 +174,7 @@ pub fn exec_wakeup() -> u64 {
 /// and exits are twice as many as execs.
 #[inline(always)]
 pub fn lifecycle_wakeup(config: &ProbeConfig) -> u64 {
-    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) > config.wakeup_bytes {
+    if pending_bytes() > config.wakeup_bytes {
         BPF_RB_FORCE_WAKEUP as u64
     } else {
         BPF_RB_NO_WAKEUP as u64

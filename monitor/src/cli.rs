@@ -1,26 +1,44 @@
 //! Command-line interface.
 //!
 //! Without a subcommand, `monitor` runs the daemon; `monitor rules ...`
-//! works with rule files offline (see `rules_cli`).
-//!
-//! TODO(#6): a configuration file (every option will also be a key in it).
+//! works with rule files offline (see `rules_cli`). The daemon's options
+//! are merged with its configuration file in `config`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use monitor_common::{ARGV_CAPTURE_MAX, ARGV_LIMIT_DEFAULT};
+use monitor_common::ARGV_CAPTURE_MAX;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ARGV_LIMIT_MIN, MAX_PROCESSES_RANGE};
 
 /// Watches every program start on this host through eBPF and raises an alert
 /// when an Elastic EQL detection rule matches.
-#[derive(Debug, Parser)]
+///
+/// Every option can also be set in the configuration file, under the same
+/// name with underscores (`--argv-limit` is `argv_limit`); a flag wins over
+/// the file.
+#[derive(Debug, Default, Parser)]
 #[command(version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Where alerts go; repeat for several. journald uses the native journal
-    /// protocol; stdout writes one JSON document per line.
-    #[arg(long, value_enum, default_value = "journald")]
+    /// Configuration file [default: /etc/monitor/monitor.toml, if it
+    /// exists].
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Check the configuration and the rules it names, print what would
+    /// run, and exit: 0 when all of it loads, 1 otherwise.
+    #[arg(long)]
+    pub check_config: bool,
+
+    /// Where alerts go; repeat for several [default: journald]. journald
+    /// uses the native journal protocol; stdout writes one JSON document per
+    /// line.
+    #[arg(long, value_enum)]
     pub output: Vec<Output>,
 
     /// Also write every process event to standard output as NDJSON.
@@ -32,22 +50,30 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub rules: Vec<PathBuf>,
 
-    /// Bytes of each exec's argument block to capture (256 to 131072);
-    /// longer blocks are cut and the event says so.
-    #[arg(long, value_name = "BYTES", default_value_t = ARGV_LIMIT_DEFAULT,
-          value_parser = clap::value_parser!(u32).range(256..=ARGV_CAPTURE_MAX as i64))]
-    pub argv_limit: u32,
+    /// Run the built-in rules too, besides the `--rules` files.
+    #[arg(long, conflicts_with = "no_builtin_rules")]
+    pub builtin_rules: bool,
 
-    /// Size of the kernel-to-daemon ring buffer in bytes: a power of two, a
-    /// multiple of the page size, at most 1 GiB, and room for the largest
-    /// record (64 KiB with the default argv limit).
-    #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
-    pub ring_buffer_size: u32,
+    /// Do not run the built-in rules.
+    #[arg(long)]
+    pub no_builtin_rules: bool,
 
-    /// BTF to resolve kernel structure offsets from; the running kernel's
-    /// by default.
-    #[arg(long, value_name = "PATH", default_value = crate::btf::VMLINUX_BTF)]
-    pub btf: PathBuf,
+    /// Bytes of each exec's argument block to capture (256 to 131072)
+    /// [default: 32768]; longer blocks are cut and the event says so.
+    #[arg(long, value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(ARGV_LIMIT_MIN as i64..=ARGV_CAPTURE_MAX as i64))]
+    pub argv_limit: Option<u32>,
+
+    /// Size of the kernel-to-daemon ring buffer in bytes [default: 8388608]:
+    /// a power of two, a multiple of the page size, at most 1 GiB, and room
+    /// for the largest record (64 KiB with the default argv limit).
+    #[arg(long, value_name = "BYTES")]
+    pub ring_buffer_size: Option<u32>,
+
+    /// BTF to resolve kernel structure offsets from [default: the running
+    /// kernel's, /sys/kernel/btf/vmlinux].
+    #[arg(long, value_name = "PATH")]
+    pub btf: Option<PathBuf>,
 
     /// Do not watch `syslog(2)` for calls that clear the kernel ring
     /// buffer. Watching costs every system call on the host a little (about
@@ -55,17 +81,23 @@ pub struct Cli {
     #[arg(long)]
     pub no_syslog_watch: bool,
 
-    /// Most processes the process table holds (1,024 to 4,194,304); a host
-    /// with more live processes gets events without parent details for
-    /// the ones left out, and a warning.
-    #[arg(long, value_name = "COUNT", default_value_t = 65536,
-          value_parser = clap::value_parser!(u32).range(1024..=4_194_304))]
-    pub max_processes: u32,
+    /// Most processes the process table holds (1,024 to 4,194,304)
+    /// [default: 65536]; a host with more live processes gets events without
+    /// parent details for the ones left out, and a warning.
+    #[arg(long, value_name = "COUNT",
+          value_parser = clap::value_parser!(u32).range(MAX_PROCESSES_RANGE.0 as i64..=MAX_PROCESSES_RANGE.1 as i64))]
+    pub max_processes: Option<u32>,
 
-    /// Seconds between loss reports (reported only when something was lost).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub stats_interval: u64,
+    /// Seconds between the totals logged (events, alerts, losses, ring
+    /// buffer fill, rule evaluation time) [default: 60].
+    #[arg(long, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub stats_interval: Option<u64>,
+
+    /// Serve metrics in Prometheus text format at http://ADDRESS/metrics
+    /// (for example 127.0.0.1:9464); off by default.
+    #[arg(long, value_name = "ADDRESS")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Commands other than running the daemon.
@@ -99,23 +131,11 @@ pub enum RulesCommand {
 }
 
 /// An alert destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Output {
     Journald,
     Stdout,
-}
-
-impl Cli {
-    /// The outputs asked for, each once, in the order given.
-    pub fn outputs(&self) -> Vec<Output> {
-        let mut seen = Vec::new();
-        for o in &self.output {
-            if !seen.contains(o) {
-                seen.push(*o);
-            }
-        }
-        seen
-    }
 }
 
 #[cfg(test)]
@@ -127,21 +147,19 @@ mod tests {
     }
 
     #[test]
-    fn defaults() {
+    fn no_flag_means_no_override() {
         let cli = parse(&[]).expect("parse");
-        assert_eq!(cli.outputs(), vec![Output::Journald]);
-        assert_eq!(cli.argv_limit, ARGV_LIMIT_DEFAULT);
-        assert!(cli.argv_limit >= 16 * 1024);
-        assert!(cli.rules.is_empty() && !cli.print_events);
+        assert!(cli.output.is_empty() && cli.rules.is_empty());
+        assert!(cli.argv_limit.is_none() && cli.metrics_listen.is_none());
+        assert!(!cli.print_events && !cli.check_config);
     }
 
     #[test]
-    fn repeated_outputs_are_kept_once() {
-        let cli = parse(&[
-            "--output", "stdout", "--output", "journald", "--output", "stdout",
-        ])
-        .expect("parse");
-        assert_eq!(cli.outputs(), vec![Output::Stdout, Output::Journald]);
+    fn builtin_rule_flags_exclude_each_other() {
+        assert!(parse(&["--builtin-rules", "--no-builtin-rules"]).is_err());
+        let cli = parse(&["--metrics-listen", "127.0.0.1:9464"]).expect("parse");
+        assert_eq!(cli.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        assert!(parse(&["--metrics-listen", "localhost"]).is_err());
     }
 
     #[test]

@@ -15,15 +15,23 @@
 //! - [`alert`] builds the alert document for a rule match;
 //! - [`output`] writes alerts and events to journald or standard output;
 //! - [`pipeline`] ties them together in the daemon's event loop;
-//! - [`loss`] keeps the honest count of what was lost, and where.
+//! - [`loss`] keeps the honest count of what was lost, and where;
+//! - [`metrics`] logs the totals and serves them to Prometheus.
+//!
+//! Around them, the service: [`cli`] and [`config`] merge the flags and the
+//! configuration file, [`reload`] answers SIGHUP and `--check-config`, and
+//! [`notify`] tells systemd the daemon is ready and alive.
 
 pub mod alert;
 pub mod btf;
 pub mod cli;
+pub mod config;
 pub mod ecs;
 pub mod eql;
 pub mod host;
 pub mod loss;
+pub mod metrics;
+pub mod notify;
 pub mod output;
 pub mod pipeline;
 pub mod probe;
@@ -31,5 +39,6 @@ pub mod process;
 pub mod record;
 #[doc(hidden)]
 pub mod reference_data;
+pub mod reload;
 pub mod rules;
 pub mod rules_cli;

@@ -3,22 +3,25 @@
 //! `monitor` library for the pieces; this file only puts them in order.
 
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use clap::Parser as _;
 use monitor::{
     btf::KernelBtf,
     cli::{Cli, Command, Output, RulesCommand},
+    config::{self, Settings},
     ecs::boot_clock_ns,
     host::HostInfo,
+    metrics::{self, Metrics},
+    notify::Notifier,
     output::{Outputs, Routes},
-    pipeline::{self, Pipeline},
+    pipeline::{self, Control, Pipeline},
     probe::{KernelLayout, Probe, ProbeOptions, SYSLOG_PROGRAM, TRACEPOINTS},
     process::{EntityIds, ProcessTable, scan},
-    rules::{self, Rule, RuleSet},
-    rules_cli,
+    reload::{self, Reloader},
+    rules::Rule,
+    rules_cli::{self, Failures},
 };
 use tracing::{debug, info, warn};
 
@@ -26,7 +29,15 @@ fn main() -> ExitCode {
     let mut cli = Cli::parse();
     init_logging();
     let result = match cli.command.take() {
-        None => run(cli).map(|()| ExitCode::SUCCESS),
+        None => config::load(&cli)
+            .map_err(anyhow::Error::from)
+            .and_then(|settings| {
+                if cli.check_config {
+                    reload::check(&settings, &mut std::io::stdout().lock())
+                } else {
+                    run(cli, settings).map(|()| ExitCode::SUCCESS)
+                }
+            }),
         Some(Command::Rules(RulesCommand::Check { paths })) => {
             rules_cli::check(&paths, &mut std::io::stdout().lock())
         }
@@ -44,17 +55,35 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, settings: Settings) -> Result<()> {
     let host = HostInfo::detect();
     info!(kernel = %host.kernel, "starting on {}", host.hostname);
+    match &settings.source {
+        Some(path) => info!(path = %path.display(), "configuration read"),
+        None => info!(
+            "no configuration file at {}; defaults and flags",
+            config::DEFAULT_PATH
+        ),
+    }
 
     let options = ProbeOptions {
-        argv_limit: cli.argv_limit,
-        ring_buffer_bytes: cli.ring_buffer_size,
+        argv_limit: settings.argv_limit,
+        ring_buffer_bytes: settings.ring_buffer_size,
     };
     options.validate()?;
 
-    let rules = load_rules(&cli.rules)?;
+    // The runtime first, so that a metrics address already in use stops the
+    // start before anything is loaded into the kernel.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let _entered = runtime.enter();
+    if let Some(address) = settings.metrics_listen {
+        metrics::serve(address)?;
+    }
+
+    let rules = rules_cli::daemon_rules(&settings.rules, settings.builtin_rules, Failures::Skip)?;
     let on_process = rules.rules().iter().filter(|r| applies_to_exec(r)).count();
     info!(
         rules = rules.len(),
@@ -62,7 +91,7 @@ fn run(cli: Cli) -> Result<()> {
         "rules loaded"
     );
 
-    let btf = KernelBtf::open(&cli.btf)?;
+    let btf = KernelBtf::open(&settings.btf)?;
     let layout = KernelLayout {
         offsets: btf
             .probe_offsets()
@@ -70,11 +99,11 @@ fn run(cli: Cli) -> Result<()> {
         cgroup_v1_subsys: btf.cgroup_v1_subsys(),
         syslog_nr: btf
             .syscall_registers()
-            .filter(|_| !cli.no_syslog_watch)
+            .filter(|_| settings.syslog_watch)
             .map(|_| nix::libc::SYS_syslog as u32),
     };
     drop(btf);
-    info!(btf = %cli.btf.display(), "kernel structure offsets resolved");
+    info!(btf = %settings.btf.display(), "kernel structure offsets resolved");
     debug!(?layout, "kernel layout");
 
     let mut probe = Probe::load(layout, options)?;
@@ -88,8 +117,8 @@ fn run(cli: Cli) -> Result<()> {
     let events = probe.take_events()?;
     match probe.attach()? {
         Ok(()) => info!(tracepoints = ?TRACEPOINTS, syslog = SYSLOG_PROGRAM, "programs attached"),
-        Err(_) if cli.no_syslog_watch => {
-            info!(tracepoints = ?TRACEPOINTS, "programs attached; syslog(2) not watched (--no-syslog-watch)");
+        Err(_) if !settings.syslog_watch => {
+            info!(tracepoints = ?TRACEPOINTS, "programs attached; syslog(2) not watched (syslog_watch is off)");
         }
         Err(e) => {
             info!(tracepoints = ?TRACEPOINTS, "programs attached");
@@ -97,24 +126,24 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
 
-    let wanted = cli.outputs();
     let outputs = Outputs::start(Routes {
-        journald: wanted.contains(&Output::Journald),
-        alerts_to_stdout: wanted.contains(&Output::Stdout),
-        events_to_stdout: cli.print_events,
+        journald: settings.outputs.contains(&Output::Journald),
+        alerts_to_stdout: settings.outputs.contains(&Output::Stdout),
+        events_to_stdout: settings.print_events,
     })
     .context("starting the output threads")?;
     let ids = EntityIds::for_this_boot(scan::ticks_per_second());
-    let table = ProcessTable::new(ids, cli.max_processes as usize, cli.argv_limit as usize);
-    let mut pipeline = Pipeline::new(&host, table, rules, outputs, cli.print_events);
+    let argv_limit = settings.argv_limit as usize;
+    let table = ProcessTable::new(ids, settings.max_processes as usize, argv_limit);
+    let metrics = Metrics::new(u64::from(settings.ring_buffer_size));
+    let mut pipeline = Pipeline::new(&host, table, rules, outputs, metrics, settings.print_events);
     let (fork_events, end_events) = pipeline.builds();
     debug!(fork_events, end_events, "events built besides exec");
 
     // After the attach, so that a process started during the read is seen
     // by one or the other (or both, which the table reconciles).
     let observed_ns = boot_clock_ns();
-    let running =
-        scan::scan(cli.argv_limit as usize).context("reading the running processes from /proc")?;
+    let running = scan::scan(argv_limit).context("reading the running processes from /proc")?;
     pipeline.seed(&running.processes, observed_ns);
     info!(
         processes = running.processes.len(),
@@ -124,57 +153,21 @@ fn run(cli: Cli) -> Result<()> {
     drop(running);
     release_startup_memory();
 
-    let interval = std::time::Duration::from_secs(cli.stats_interval);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?
-        .block_on(pipeline::run(probe, events, pipeline, interval))?;
+    let control = Control {
+        stats_interval: std::time::Duration::from_secs(settings.stats_interval),
+        notifier: Notifier::from_env(),
+        metrics_served: settings.metrics_listen.is_some(),
+        reloader: Reloader::new(cli, settings),
+    };
+    runtime.block_on(pipeline::run(probe, events, pipeline, control))?;
 
     info!("program detached; exiting");
     Ok(())
 }
 
-/// The built-in rules, or the files and directories given with `--rules`.
-/// A file that fails to load is logged and left out; the others still run.
-fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
-    if paths.is_empty() {
-        return Ok(rules::builtin());
-    }
-    let assembled = rules_cli::assemble(paths)?;
-    for (path, loaded, report) in &assembled.reports {
-        for skipped in &report.skipped {
-            debug!(rule = %skipped.name, reason = %skipped.reason, "rule skipped");
-        }
-        for failed in &report.failed {
-            warn!("rule not loaded: {}", rules_cli::chain(failed));
-        }
-        info!(
-            path = %path.display(),
-            loaded,
-            skipped = report.skipped.len(),
-            failed = report.failed.len(),
-            "rule files read"
-        );
-    }
-    for rule in &assembled.duplicates {
-        warn!(rule_id = %rule.rule_id, source = %rule.source, "duplicate rule id; the first one loaded is kept");
-    }
-    let set = assembled.set;
-    if set.is_empty() {
-        bail!("no runnable rule in {}", display_paths(paths));
-    }
-    Ok(set)
-}
-
 /// Whether a rule can match the exec events the daemon produces today.
 fn applies_to_exec(rule: &Rule) -> bool {
     matches!(rule.query.category(), None | Some("process"))
-}
-
-fn display_paths(paths: &[PathBuf]) -> String {
-    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    names.join(", ")
 }
 
 /// Hands the heap that parsing two copies of the kernel's BTF needed at

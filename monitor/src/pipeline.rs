@@ -11,7 +11,9 @@
 //! they cannot take is counted. A record is delivered or counted: never
 //! dropped without a count.
 //!
-//! TODO(#6): reloading rules on SIGHUP, metrics, systemd notification.
+//! The same loop answers SIGHUP (reload, see `reload`), pings systemd's
+//! watchdog (see `notify`), refreshes the metrics and logs the totals (see
+//! `metrics`), so that each of those stops if the loop stops.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -24,16 +26,19 @@ use time::OffsetDateTime;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::alert::Alert;
 use crate::ecs::{Action, EventBuilder};
 use crate::host::HostInfo;
 use crate::loss::{DaemonCounters, LossReporter};
+use crate::metrics::{self, Gauges, Metrics};
+use crate::notify::Notifier;
 use crate::output::{OutputLoss, Outputs};
 use crate::probe::Probe;
 use crate::process::{ProcessTable, scan::ScannedProcess};
 use crate::record::Record;
+use crate::reload::Reloader;
 use crate::rules::RuleSet;
 
 /// Turns records into events and alerts.
@@ -43,35 +48,63 @@ pub struct Pipeline {
     rules: RuleSet,
     outputs: Outputs,
     counters: DaemonCounters,
+    metrics: Metrics,
+    all_events: bool,
     fork_events: bool,
     end_events: bool,
 }
 
 impl Pipeline {
     /// A pipeline that follows processes in `table`, evaluates `rules` and
-    /// writes to `outputs`; `all_events` when every event is printed.
+    /// writes to `outputs`, measuring itself into `metrics`; `all_events`
+    /// when every event is printed.
     pub fn new(
         host: &HostInfo,
         table: ProcessTable,
         rules: RuleSet,
         outputs: Outputs,
+        metrics: Metrics,
         all_events: bool,
     ) -> Self {
-        Self {
+        let mut pipeline = Self {
             builder: EventBuilder::new(host),
-            fork_events: all_events || rules.may_match_action(Action::Fork { boot_ns: 0 }.name()),
-            end_events: all_events
-                || rules.may_match_action(
-                    Action::End {
-                        boot_ns: 0,
-                        wait_status: 0,
-                    }
-                    .name(),
-                ),
+            fork_events: false,
+            end_events: false,
+            all_events,
             table,
-            rules,
+            rules: RuleSet::default(),
             outputs,
             counters: DaemonCounters::default(),
+            metrics,
+        };
+        pipeline.replace_rules(rules);
+        pipeline
+    }
+
+    /// Runs `rules` from the next event on.
+    pub fn replace_rules(&mut self, rules: RuleSet) {
+        let fork = Action::Fork { boot_ns: 0 }.name();
+        let end = Action::End {
+            boot_ns: 0,
+            wait_status: 0,
+        }
+        .name();
+        self.fork_events = self.all_events || rules.may_match_action(fork);
+        self.end_events = self.all_events || rules.may_match_action(end);
+        self.rules = rules;
+    }
+
+    /// How many rules run.
+    pub fn rules_loaded(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Figures for the metrics, the ring buffer's `ring_peak` given.
+    fn gauges(&self, ring_peak: u64) -> Gauges {
+        Gauges {
+            rules: self.rules.len(),
+            processes: self.table.len(),
+            ring_peak,
         }
     }
 
@@ -159,9 +192,17 @@ impl Pipeline {
     /// Writes an event and the alerts of the rules it matches.
     fn emit(&mut self, event: &serde_json::Value) {
         self.outputs.event(event);
+        let started = Instant::now();
+        // Empty (no allocation) for nearly every event.
+        let matched: Vec<_> = self.rules.matching(event).collect();
+        self.metrics.evaluated(started.elapsed());
+        if matched.is_empty() {
+            return;
+        }
         let now = OffsetDateTime::now_utc();
-        for rule in self.rules.matching(event) {
+        for rule in matched {
             self.counters.alerts += 1;
+            Metrics::alert(&rule.rule_id, &rule.name);
             self.outputs.alert(&Alert::new(rule, event, now));
         }
     }
@@ -254,13 +295,40 @@ fn watch<T: AsRawFd>(inner: T) -> io::Result<AsyncFd<T>> {
         .map_err(|e| e.into_parts().1)
 }
 
-/// Runs until SIGINT or SIGTERM, then drains the ring buffer, reports the
-/// totals and detaches the program (by dropping it).
+/// What the event loop answers besides records.
+pub struct Control {
+    /// Between the totals in the log.
+    pub stats_interval: Duration,
+    pub notifier: Notifier,
+    pub reloader: Reloader,
+    /// Whether the Prometheus figures need refreshing.
+    pub metrics_served: bool,
+}
+
+/// An interval timer, or a future that never completes.
+async fn tick(timer: &mut Option<tokio::time::Interval>) {
+    match timer {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn every(period: Duration) -> tokio::time::Interval {
+    let mut timer = tokio::time::interval(period);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    timer
+}
+
+/// Tells systemd the daemon is ready, then runs until SIGINT or SIGTERM,
+/// then drains the ring buffer, reports the totals and detaches the
+/// program (by dropping it).
 pub async fn run(
     probe: Probe,
     events: RingBuf<MapData>,
     mut pipeline: Pipeline,
-    stats_interval: Duration,
+    mut control: Control,
 ) -> Result<()> {
     let mut probe = probe;
     let mut ring = watch(events).context("watching the ring buffer")?;
@@ -270,12 +338,18 @@ pub async fn run(
     };
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    let mut tick = tokio::time::interval(stats_interval);
-    tick.tick().await;
-    let mut poll = tokio::time::interval(POLL_INTERVAL);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    let mut stats = every(control.stats_interval);
+    stats.tick().await;
+    let mut poll = every(POLL_INTERVAL);
+    let mut watchdog = control.notifier.watchdog_interval().map(every);
+    let mut refresh = control.metrics_served.then(|| every(metrics::REFRESH));
     let mut reporter = LossReporter::default();
     let mut exits_lost_swept = 0;
+
+    let status = |p: &Pipeline| format!("watching; {} rules", p.rules_loaded());
+    control.notifier.ready(&status(&pipeline));
+    info!(rules = pipeline.rules_loaded(), "ready");
 
     loop {
         tokio::select! {
@@ -305,25 +379,58 @@ pub async fn run(
                     tokio::task::yield_now().await;
                 }
             }
-            _ = tick.tick() => {
-                match probe.counters() {
-                    Ok(kernel) => {
-                        if kernel.exits_lost > exits_lost_swept {
-                            // Some exits were never seen: their processes
-                            // would stay in the table.
-                            let removed = pipeline.sweep();
-                            debug!(removed, "process table swept");
-                            exits_lost_swept = kernel.exits_lost;
-                        }
-                        reporter.periodic(&kernel, &pipeline.counters());
-                    }
-                    Err(e) => warn!(error = %e, "cannot read the kernel's counters"),
+            () = tick(&mut watchdog) => control.notifier.watchdog(),
+            () = tick(&mut refresh) => {
+                let (kernel, peak) = kernel_figures(&mut probe);
+                let counters = pipeline.counters();
+                let gauges = pipeline.gauges(peak);
+                pipeline.metrics.publish(&kernel, &counters, gauges);
+            }
+            _ = stats.tick() => {
+                let (kernel, peak) = kernel_figures(&mut probe);
+                if kernel.exits_lost > exits_lost_swept {
+                    // Some exits were never seen: their processes would
+                    // stay in the table.
+                    let removed = pipeline.sweep();
+                    debug!(removed, "process table swept");
+                    exits_lost_swept = kernel.exits_lost;
                 }
+                let counters = pipeline.counters();
+                reporter.periodic(&kernel, &counters);
+                let gauges = pipeline.gauges(peak);
+                pipeline.metrics.log(&kernel, &counters, gauges);
+                control.notifier.status(&format!(
+                    "{}; {} execs, {} alerts, {} lost",
+                    status(&pipeline),
+                    kernel.execs_seen,
+                    counters.alerts,
+                    kernel.lost() + counters.lost()
+                ));
+            }
+            _ = sighup.recv() => {
+                info!("SIGHUP received; reloading the configuration and rules");
+                control.notifier.reloading();
+                match control.reloader.reload() {
+                    Ok(rules) => {
+                        pipeline.replace_rules(rules);
+                        Metrics::reloaded(true);
+                        info!(rules = pipeline.rules_loaded(), "reloaded; rules now loaded");
+                    }
+                    Err(e) => {
+                        Metrics::reloaded(false);
+                        error!(
+                            rules = pipeline.rules_loaded(),
+                            "reload failed; the running rules stay: {e:#}"
+                        );
+                    }
+                }
+                control.notifier.ready(&status(&pipeline));
             }
             _ = sigterm.recv() => { info!("SIGTERM received"); break; }
             _ = sigint.recv() => { info!("SIGINT received"); break; }
         }
     }
+    control.notifier.stopping();
 
     // Detach first, so that what remains in the ring buffer is finite, then
     // deliver it (it was captured) for as long as a stop may take.
@@ -342,4 +449,18 @@ pub async fn run(
     let counters = pipeline.close();
     reporter.at_exit(&kernel, &counters);
     Ok(())
+}
+
+/// The kernel's counters and the ring buffer's peak since the last call;
+/// zeros, with a warning, if the maps cannot be read.
+fn kernel_figures(probe: &mut Probe) -> (crate::probe::KernelCounters, u64) {
+    let kernel = probe.counters().unwrap_or_else(|e| {
+        warn!(error = %e, "cannot read the kernel's counters");
+        Default::default()
+    });
+    let peak = probe.take_ring_peak().unwrap_or_else(|e| {
+        warn!(error = %e, "cannot read the ring buffer's fill");
+        0
+    });
+    (kernel, peak)
 }

@@ -19,7 +19,7 @@ use anyhow::Context as _;
 
 use aya::{
     Btf, Ebpf, EbpfLoader,
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{MapData, PerCpuArray, PerCpuValues, RingBuf},
     programs::BtfTracePoint,
 };
 use monitor_common::{
@@ -306,6 +306,23 @@ impl Probe {
             exits_lost: total(counter::EXITS_LOST)?,
             syslog_lost: total(counter::SYSLOG_LOST)?,
         })
+    }
+}
+
+impl Probe {
+    /// The most bytes the ring buffer held waiting for the daemon, on any
+    /// CPU, since the last call (which this one resets).
+    pub fn take_ring_peak(&mut self) -> io::Result<u64> {
+        let values = self
+            .counters
+            .get(&counter::RING_PEAK, 0)
+            .map_err(io::Error::other)?;
+        let peak = values.iter().copied().max().unwrap_or(0);
+        let zeros = PerCpuValues::try_from(vec![0u64; values.len()]).map_err(io::Error::other)?;
+        self.counters
+            .set(counter::RING_PEAK, zeros, 0)
+            .map_err(io::Error::other)?;
+        Ok(peak)
     }
 }
 

@@ -73,6 +73,81 @@ pub fn assemble(paths: &[PathBuf]) -> Result<Assembled> {
     })
 }
 
+/// What the daemon does with a rule file that does not load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failures {
+    /// Log it and run the others (at start: some rules beat none).
+    Skip,
+    /// Refuse the whole set (on reload: the running set stays).
+    Refuse,
+}
+
+/// The daemon's rule set: the files and directories in `paths`, then the
+/// built-in rules when `builtin`. A rule id is kept once, the first time it
+/// is seen, so a file can replace a built-in rule. What was read, skipped
+/// and left out is logged. An empty set is an error, and so is any file
+/// that does not load when `failures` is [`Failures::Refuse`].
+pub fn daemon_rules(paths: &[PathBuf], builtin: bool, failures: Failures) -> Result<RuleSet> {
+    let mut assembled = assemble(paths)?;
+    let mut problems = Vec::new();
+    for (path, loaded, report) in &assembled.reports {
+        for skipped in &report.skipped {
+            tracing::debug!(rule = %skipped.name, reason = %skipped.reason, "rule skipped");
+        }
+        for failed in &report.failed {
+            problems.push(chain(failed));
+        }
+        tracing::info!(
+            path = %path.display(),
+            loaded,
+            skipped = report.skipped.len(),
+            failed = report.failed.len(),
+            "rule files read"
+        );
+    }
+    if failures == Failures::Refuse && !problems.is_empty() {
+        bail!(
+            "{} rule file(s) do not load: {}",
+            problems.len(),
+            problems.join("; ")
+        );
+    }
+    for problem in &problems {
+        tracing::warn!("rule not loaded: {problem}");
+    }
+    if builtin {
+        let ids: HashSet<String> = assembled
+            .set
+            .rules()
+            .iter()
+            .map(|r| r.rule_id.clone())
+            .collect();
+        let (kept, replaced): (Vec<Rule>, Vec<Rule>) = rules::builtin()
+            .rules()
+            .iter()
+            .cloned()
+            .partition(|r| !ids.contains(&r.rule_id));
+        for rule in replaced {
+            tracing::info!(rule_id = %rule.rule_id, name = %rule.name, "built-in rule replaced by a rule file");
+        }
+        assembled.set.extend(kept);
+    }
+    for rule in &assembled.duplicates {
+        tracing::warn!(rule_id = %rule.rule_id, source = %rule.source, "duplicate rule id; the first one loaded is kept");
+    }
+    if assembled.set.is_empty() {
+        let mut names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        if builtin {
+            names.push("the built-in rules".into());
+        }
+        if names.is_empty() {
+            bail!("no rules to run: the built-in rules are off and no rule path is given");
+        }
+        bail!("no runnable rule in {}", names.join(", "));
+    }
+    Ok(assembled.set)
+}
+
 /// The rules a command runs: the files given, or the built-in set; also
 /// how many files failed.
 fn rule_set(paths: &[PathBuf]) -> Result<(RuleSet, usize)> {

@@ -46,9 +46,23 @@ impl Daemon {
     /// Starts the daemon with `args` plus `--output stdout --print-events`,
     /// and returns once it provably captures execs.
     pub fn start(args: &[&str]) -> Daemon {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables. Unless `args`
+    /// name a configuration file, none is read (`--config /dev/null`), so
+    /// that one installed on the machine does not change the tests.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let config: &[&str] = if args.contains(&"--config") {
+            &[]
+        } else {
+            &["--config", "/dev/null"]
+        };
         let mut child = Command::new(BINARY)
+            .args(config)
             .args(args)
             .args(["--output", "stdout", "--print-events"])
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -177,6 +191,30 @@ impl Daemon {
         }
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// Waits up to `timeout` for a log line containing `text` after the
+    /// first `skip` bytes of the log; returns the log's length after it.
+    pub fn wait_log(&self, text: &str, skip: usize, timeout: Duration) -> Option<usize> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.stderr();
+            if let Some(at) = log.get(skip..).and_then(|rest| rest.find(text)) {
+                let end = log[skip + at..]
+                    .find('\n')
+                    .map_or(log.len(), |n| skip + at + n);
+                return Some(end);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends `signal` and waits for the exit; returns the exit code and the
     /// complete log.
     pub fn stop_with(mut self, signal: nix::sys::signal::Signal) -> (Option<i32>, String) {
@@ -239,8 +277,14 @@ pub fn rand_suffix() -> String {
 /// Makes sure a journald is listening, starting one if needed (PID 1 is not
 /// systemd on the test machines).
 pub fn ensure_journald() {
+    drop(start_journald());
+}
+
+/// Starts journald unless one is listening; returns its process, or `None`
+/// when one was already running.
+pub fn start_journald() -> Option<Child> {
     if journal_accepts() {
-        return;
+        return None;
     }
     let journald = [
         "/lib/systemd/systemd-journald",
@@ -251,11 +295,7 @@ pub fn ensure_journald() {
     .expect("systemd-journald is not installed (Debian package systemd)");
     let _ = std::fs::remove_file(JOURNAL_SOCKET);
     // Left running on purpose: later tests, and journalctl after them, use it.
-    #[expect(
-        clippy::zombie_processes,
-        reason = "journald outlives the test process"
-    )]
-    Command::new(journald)
+    let child = Command::new(journald)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -269,9 +309,11 @@ pub fn ensure_journald() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    Some(child)
 }
 
-fn journal_accepts() -> bool {
+/// Whether journald takes messages on its socket now.
+pub fn journal_accepts() -> bool {
     UnixDatagram::unbound()
         .and_then(|s| s.connect(JOURNAL_SOCKET))
         .is_ok()
