@@ -19,8 +19,9 @@
 //! - [`metrics`] logs the totals and serves them to Prometheus.
 //!
 //! Around them, the service: [`cli`] and [`config`] merge the flags and the
-//! configuration file, [`reload`] answers SIGHUP and `--check-config`, and
-//! [`notify`] tells systemd the daemon is ready and alive.
+//! configuration file, [`reload`] answers SIGHUP and `--check-config`,
+//! [`privilege`] names a missing capability, and [`notify`] tells systemd
+//! the daemon is ready and alive.
 
 pub mod alert;
 pub mod btf;
@@ -35,6 +36,7 @@ pub mod notify;
 pub mod output;
 pub mod pipeline;
 pub mod probe;
+pub mod privilege;
 pub mod process;
 pub mod record;
 #[doc(hidden)]

@@ -18,6 +18,7 @@ use monitor::{
     output::{Outputs, Routes},
     pipeline::{self, Control, Pipeline},
     probe::{KernelLayout, Probe, ProbeOptions, SYSLOG_PROGRAM, TRACEPOINTS},
+    privilege,
     process::{EntityIds, ProcessTable, scan},
     reload::{self, Reloader},
     rules::Rule,
@@ -71,6 +72,7 @@ fn run(cli: Cli, settings: Settings) -> Result<()> {
         ring_buffer_bytes: settings.ring_buffer_size,
     };
     options.validate()?;
+    privilege::check()?;
 
     // The runtime first, so that a metrics address already in use stops the
     // start before anything is loaded into the kernel.
