@@ -35,8 +35,8 @@ pub mod metrics;
 pub mod notify;
 pub mod output;
 pub mod pipeline;
-pub mod probe;
 pub mod privilege;
+pub mod probe;
 pub mod process;
 pub mod record;
 #[doc(hidden)]

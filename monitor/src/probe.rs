@@ -108,8 +108,12 @@ impl ProbeOptions {
 /// Why the program could not be loaded or attached.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
+    /// The capabilities are checked before loading (`privilege.rs`), so
+    /// this is most often something else that forbids bpf(2).
     #[error(
-        "permission denied loading the eBPF program: run as root, or with CAP_BPF and CAP_PERFMON"
+        "the kernel refused the eBPF program (EPERM) although this process has CAP_BPF and \
+         CAP_PERFMON: a system-call filter, a security module (SELinux, AppArmor, lockdown) or \
+         a container runtime's policy may forbid bpf(2)"
     )]
     Permission(#[source] anyhow::Error),
     #[error("argv limit {0} is above the build's ceiling of {ARGV_CAPTURE_MAX} bytes")]

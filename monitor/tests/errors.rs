@@ -39,7 +39,7 @@ fn without_privilege_it_says_what_is_missing() {
         .args(["--bounding-set=-all", BINARY, "--output", "stdout"])
         .output()
         .expect("run setpriv (util-linux)");
-    assert_clear_error(&out, &["permission denied", "CAP_BPF"]);
+    assert_clear_error(&out, &["lacks CAP_BPF and CAP_PERFMON", "run as root"]);
 }
 
 #[test]

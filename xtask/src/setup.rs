@@ -19,6 +19,63 @@ pub fn ensure() -> Result<()> {
     ensure_bpf_linker()
 }
 
+/// Debian packages the kernel tests use: python3-seccomp, to put the systemd
+/// unit's system-call filter on the daemon (`tests/service.rs`), and
+/// busybox, for its dmesg applet (`tests/clearing.rs`). Installed with
+/// apt-get when missing; without root or apt-get, the tests say what they
+/// lack.
+const TEST_PACKAGES: [&str; 2] = ["python3-seccomp", "busybox"];
+
+/// Installs the Debian packages the tests use, if any is missing.
+pub fn ensure_test_packages() -> Result<()> {
+    let missing: Vec<&str> = TEST_PACKAGES
+        .into_iter()
+        .filter(|p| !debian_package_installed(p))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if !root || Command::new("apt-get").arg("--version").output().is_err() {
+        eprintln!(
+            "xtask: not installing {} (needs root and apt-get); the tests that use them \
+             will say so",
+            missing.join(" ")
+        );
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: installing Debian packages the tests use: {}",
+        missing.join(" ")
+    );
+    let install = || {
+        let mut cmd = Command::new("apt-get");
+        cmd.args(["install", "-y", "-q"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut cmd, "apt-get install")
+    };
+    if install().is_ok() {
+        return Ok(());
+    }
+    // A fresh machine's package lists may be missing or stale.
+    run(
+        Command::new("apt-get").args(["update", "-q"]),
+        "apt-get update",
+    )?;
+    install()
+}
+
+fn debian_package_installed(name: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", name])
+        .output()
+        .is_ok_and(|o| o.stdout.ends_with(b"install ok installed"))
+}
+
 fn ensure_rust_src() -> Result<()> {
     let sysroot = rustc_output(&["--print", "sysroot"])?;
     let library = Path::new(sysroot.trim()).join("lib/rustlib/src/rust/library/core");

@@ -53,12 +53,20 @@ impl Daemon {
     /// name a configuration file, none is read (`--config /dev/null`), so
     /// that one installed on the machine does not change the tests.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Self::start_wrapped(&[BINARY], args, env)
+    }
+
+    /// [`Daemon::start_with_env`] through a wrapper: `command` is the
+    /// wrapper's argv ending with the daemon's path (the wrapper must exec
+    /// the daemon, or pass signals on to it).
+    pub fn start_wrapped(command: &[&str], args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let config: &[&str] = if args.contains(&"--config") {
             &[]
         } else {
             &["--config", "/dev/null"]
         };
-        let mut child = Command::new(BINARY)
+        let mut child = Command::new(command[0])
+            .args(&command[1..])
             .args(config)
             .args(args)
             .args(["--output", "stdout", "--print-events"])
@@ -217,8 +225,19 @@ impl Daemon {
 
     /// Sends `signal` and waits for the exit; returns the exit code and the
     /// complete log.
-    pub fn stop_with(mut self, signal: nix::sys::signal::Signal) -> (Option<i32>, String) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+    pub fn stop_with(self, signal: nix::sys::signal::Signal) -> (Option<i32>, String) {
+        let pid = self.pid();
+        self.stop_through(pid, signal)
+    }
+
+    /// Sends `signal` to `pid` (the daemon inside a wrapper that does not
+    /// pass signals on) and waits for the wrapper's exit; returns its exit
+    /// code and the complete log.
+    pub fn stop_through(
+        mut self,
+        pid: nix::unistd::Pid,
+        signal: nix::sys::signal::Signal,
+    ) -> (Option<i32>, String) {
         nix::sys::signal::kill(pid, signal).expect("signal the daemon");
         let status = self.child.wait().expect("wait for the daemon");
         // Give the reader threads a moment to drain the pipes.
@@ -228,9 +247,19 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// SIGTERM, then SIGKILL after ten seconds: a wrapper that ignores
+    /// SIGTERM must not hang a failed test.
     fn drop(&mut self) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
