@@ -218,8 +218,10 @@ fn setpriv_caps(caps: &BTreeSet<String>) -> String {
     list
 }
 
-/// The mounts of ProtectSystem=strict, ProtectHome=yes, PrivateTmp=yes and
-/// PrivateDevices=yes, made in a private mount namespace, then the unit's
+/// The mounts of ProtectSystem=strict, ProtectHome=yes, PrivateTmp=yes,
+/// PrivateDevices=yes and ProtectKernelTunables=yes, made in a private
+/// mount namespace (with a network namespace of its own for
+/// PrivateNetwork=yes), then the unit's
 /// user and capabilities, then the system-call filter. `-n`: the mount
 /// table in /run is read-only by then.
 const SANDBOX: &str = r#"
@@ -231,6 +233,8 @@ for target in $(findmnt -rn -o TARGET | sort -u); do
         *) mount -n -o remount,bind,ro "$target" 2>/dev/null || true ;;
     esac
 done
+mount -n --bind /proc/sys /proc/sys
+mount -n -o remount,bind,ro /proc/sys
 mount -n -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 for home in /home /root /run/user; do
     if [ -d "$home" ]; then mount -n -t tmpfs -o ro,mode=000 tmpfs "$home"; fi
@@ -296,6 +300,7 @@ fn the_daemon_alerts_under_the_units_restrictions() {
         [
             "unshare",
             "--mount",
+            "--net",
             "--",
             "/bin/sh",
             "-c",
@@ -344,12 +349,23 @@ fn the_daemon_alerts_under_the_units_restrictions() {
     assert_eq!(status_field(pid, "CapBnd"), want);
     assert_eq!(status_field(pid, "NoNewPrivs"), "1");
     assert_eq!(status_field(pid, "Seccomp"), "2", "a seccomp filter");
-    let root_mount = Command::new("findmnt")
-        .args(["-N", &pid.to_string(), "-rno", "OPTIONS", "/"])
-        .output()
-        .expect("findmnt");
-    let options = String::from_utf8_lossy(&root_mount.stdout);
-    assert!(options.starts_with("ro"), "/ is not read-only: {options}");
+    for path in ["/", "/proc/sys"] {
+        let mount = Command::new("findmnt")
+            .args(["-N", &pid.to_string(), "-rno", "OPTIONS", path])
+            .output()
+            .expect("findmnt");
+        let options = String::from_utf8_lossy(&mount.stdout);
+        assert!(
+            options.starts_with("ro"),
+            "{path} is not read-only: {options}"
+        );
+    }
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_ne!(
+        ns(&pid.to_string()),
+        ns("self"),
+        "a network namespace of its own"
+    );
 
     // With CAP_SYS_PTRACE it read this root process's executable at start.
     let log = daemon.stderr();
