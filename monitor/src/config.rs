@@ -87,6 +87,7 @@ impl Default for Settings {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
+    #[serde(default, deserialize_with = "outputs")]
     output: Option<Vec<Output>>,
     print_events: Option<bool>,
     builtin_rules: Option<bool>,
@@ -303,12 +304,23 @@ fn stats_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Err
 
 fn ring_buffer_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     let size = u32::deserialize(d)?;
-    if !size.is_power_of_two() || size < 4096 {
+    if !size.is_power_of_two() || !(4096..=crate::probe::RING_BUFFER_MAX).contains(&size) {
         return Err(de::Error::custom(format!(
-            "{size} is not a power of two of at least 4096 bytes"
+            "{size} is not a power of two from 4096 bytes to 1 GiB"
         )));
     }
     Ok(Some(size))
+}
+
+/// At least one output: with none, alerts would be counted and go nowhere.
+fn outputs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Output>>, D::Error> {
+    let outputs = Vec::<Output>::deserialize(d)?;
+    if outputs.is_empty() {
+        return Err(de::Error::custom(
+            "no output: alerts would go nowhere; name \"journald\", \"stdout\" or both",
+        ));
+    }
+    Ok(Some(outputs))
 }
 
 fn listen_address<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {

@@ -77,9 +77,22 @@ pub fn check(settings: &Settings, out: &mut impl Write) -> Result<ExitCode> {
         writeln!(out, "error: {e}")?;
         return Ok(ExitCode::FAILURE);
     }
+    if let Err(e) = crate::btf::KernelBtf::open(&settings.btf) {
+        writeln!(out, "error: {e}")?;
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some(address) = settings.metrics_listen
+        && let Err(e) = std::net::TcpListener::bind(address)
+    {
+        writeln!(out, "error: metrics_listen {address} cannot be bound: {e}")?;
+        return Ok(ExitCode::FAILURE);
+    }
     match rules_cli::daemon_rules(&settings.rules, settings.builtin_rules, Failures::Refuse) {
         Ok(rules) => {
             writeln!(out, "rules: {} would run", rules.len())?;
+            for rule in rules.rules() {
+                writeln!(out, "  {} ({})", rule.name, rule.rule_id)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

@@ -133,7 +133,7 @@ pub fn daemon_rules(paths: &[PathBuf], builtin: bool, failures: Failures) -> Res
         assembled.set.extend(kept);
     }
     for rule in &assembled.duplicates {
-        tracing::warn!(rule_id = %rule.rule_id, source = %rule.source, "duplicate rule id; the first one loaded is kept");
+        tracing::warn!(rule_id = %rule.rule_id, dropped = %rule.source, "duplicate rule id; this copy is left out, the one loaded first runs");
     }
     if assembled.set.is_empty() {
         let mut names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();

@@ -219,7 +219,8 @@ fn setpriv_caps(caps: &BTreeSet<String>) -> String {
 }
 
 /// The mounts of ProtectSystem=strict, ProtectHome=yes, PrivateTmp=yes,
-/// PrivateDevices=yes and ProtectKernelTunables=yes, made in a private
+/// PrivateDevices=yes, ProtectProc=ptraceable and ProtectKernelTunables=yes,
+/// made in a private
 /// mount namespace (with a network namespace of its own for
 /// PrivateNetwork=yes), then the unit's
 /// user and capabilities, then the system-call filter. `-n`: the mount
@@ -233,6 +234,7 @@ for target in $(findmnt -rn -o TARGET | sort -u); do
         *) mount -n -o remount,bind,ro "$target" 2>/dev/null || true ;;
     esac
 done
+mount -n -t proc -o nosuid,nodev,noexec,hidepid=ptraceable proc /proc
 mount -n --bind /proc/sys /proc/sys
 mount -n -o remount,bind,ro /proc/sys
 mount -n -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
@@ -312,7 +314,14 @@ fn the_daemon_alerts_under_the_units_restrictions() {
         ]
         .map(str::to_owned)
     };
-    let env = [("UNIT_UID", uid.as_str()), ("UNIT_CAPS", setpriv.as_str())];
+    // RestrictAddressFamilies=AF_UNIX.
+    let families = unit.values("RestrictAddressFamilies").join(" ");
+    assert_eq!(families, "AF_UNIX", "the filter below knows only AF_UNIX");
+    let env = [
+        ("UNIT_UID", uid.as_str()),
+        ("UNIT_CAPS", setpriv.as_str()),
+        ("SOCKET_FAMILIES", "1"),
+    ];
 
     // The filter bites: without bpf(2) in it the daemon cannot load its
     // programs, and says so.
@@ -349,6 +358,15 @@ fn the_daemon_alerts_under_the_units_restrictions() {
     assert_eq!(status_field(pid, "CapBnd"), want);
     assert_eq!(status_field(pid, "NoNewPrivs"), "1");
     assert_eq!(status_field(pid, "Seccomp"), "2", "a seccomp filter");
+    let proc_options = Command::new("findmnt")
+        .args(["-N", &pid.to_string(), "-rno", "OPTIONS", "/proc"])
+        .output()
+        .expect("findmnt");
+    let proc_options = String::from_utf8_lossy(&proc_options.stdout);
+    assert!(
+        proc_options.contains("hidepid=ptraceable"),
+        "{proc_options}"
+    );
     for path in ["/", "/proc/sys"] {
         let mount = Command::new("findmnt")
             .args(["-N", &pid.to_string(), "-rno", "OPTIONS", path])

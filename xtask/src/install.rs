@@ -55,16 +55,29 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// A layout under `prefix` (absolute), staged under `destdir` when that
-    /// is not empty.
-    pub fn new(prefix: &Path, destdir: &Path) -> Result<Layout> {
+    /// A layout under `prefix` (absolute, and plain enough for a unit's
+    /// command line), staged under `destdir` when given.
+    pub fn new(prefix: &Path, destdir: Option<&Path>) -> Result<Layout> {
         if !prefix.is_absolute() {
             bail!(
                 "--prefix must be an absolute path, not {}",
                 prefix.display()
             );
         }
-        let destdir = (!destdir.as_os_str().is_empty()).then(|| destdir.to_owned());
+        // ExecStart= would split the path there.
+        let plain = prefix
+            .to_str()
+            .is_some_and(|p| !p.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\'));
+        if !plain {
+            bail!(
+                "--prefix {:?} holds white space, a quote or a backslash, which the unit's \
+                 ExecStart= cannot take as they are",
+                prefix.display()
+            );
+        }
+        let destdir = destdir
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(Path::to_owned);
         Ok(Layout {
             prefix: prefix.to_owned(),
             destdir,
@@ -90,6 +103,13 @@ impl Layout {
 
     pub fn metrics_drop_in(&self) -> PathBuf {
         self.doc_dir().join("metrics.conf")
+    }
+
+    /// Where the README tells the administrator to copy the drop-in.
+    pub fn enabled_drop_in(&self) -> PathBuf {
+        self.staged(Path::new(
+            "/etc/systemd/system/monitor.service.d/metrics.conf",
+        ))
     }
 
     /// `/etc/monitor`, whatever the prefix: the unit reads its
@@ -181,6 +201,23 @@ pub fn install(sources: &Sources, layout: &Layout) -> Result<Vec<String>> {
 /// the whole of `/etc/monitor`; returns one line per path.
 pub fn uninstall(layout: &Layout, purge: bool) -> Result<Vec<String>> {
     let mut report = Vec::new();
+    // The drop-in in use goes too, if it is still the one shipped.
+    let enabled = layout.enabled_drop_in();
+    if let Ok(in_use) = fs::read(&enabled) {
+        if fs::read(layout.metrics_drop_in()).is_ok_and(|shipped| shipped == in_use) {
+            report.push(remove_file(&enabled)?);
+            if let Some(dir) = enabled.parent()
+                && fs::remove_dir(dir).is_ok()
+            {
+                report.push(format!("removed    {}", dir.display()));
+            }
+        } else {
+            report.push(format!(
+                "kept       {} (changed since it was installed)",
+                enabled.display()
+            ));
+        }
+    }
     for path in [layout.binary(), layout.unit(), layout.metrics_drop_in()] {
         report.push(remove_file(&path)?);
     }
@@ -214,7 +251,7 @@ pub fn systemd_running() -> bool {
 pub fn systemctl(layout: &Layout, args: &[&str]) -> Result<String> {
     let command = format!("systemctl {}", args.join(" "));
     if !layout.is_live() {
-        return Ok(format!("skipped    {command} (installing under --destdir)"));
+        return Ok(format!("skipped    {command} (staged under --destdir)"));
     }
     if !systemd_running() {
         return Ok(format!(

@@ -7,12 +7,15 @@
 //!   built-in rules; arguments after `--` go to the daemon.
 //! - `test` runs every test, the privileged ones on the running kernel too,
 //!   after installing the Debian packages the tests use if they are missing.
+//! - `bench` measures the monitor against other exec monitors on the same
+//!   workloads and writes a report with plots (`bench/mod.rs`).
 //! - `install` builds the daemon in release mode and installs it with its
 //!   systemd unit and default configuration; `uninstall` removes them.
 //!
 //! Each command that builds runs `setup` first; it does nothing when all is
 //! in place.
 
+mod bench;
 mod install;
 mod setup;
 
@@ -54,6 +57,18 @@ enum Task {
         #[arg(long)]
         no_build: bool,
     },
+    /// Measure the monitor against execsnoop, bpftrace, auditd and laurel
+    /// on the same exec workloads and write the report (root; about ten
+    /// minutes).
+    Bench {
+        /// Every step for a second or two: proves the benchmark works.
+        #[arg(long)]
+        short: bool,
+        /// Where the report goes (default xtask/report, or
+        /// target/bench-short with --short).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Remove what install put in place; /etc/monitor stays unless --purge.
     Uninstall {
         #[command(flatten)]
@@ -72,15 +87,15 @@ struct Place {
     #[arg(long, default_value = "/usr/local")]
     prefix: PathBuf,
     /// Staging directory put in front of every path, for packagers.
-    #[arg(long, default_value = "")]
-    destdir: PathBuf,
+    #[arg(long)]
+    destdir: Option<PathBuf>,
 }
 
 impl Task {
     /// Whether the task builds the workspace (and so needs `setup`).
     fn builds(&self) -> bool {
         match self {
-            Task::Setup | Task::Run { .. } | Task::Test { .. } => true,
+            Task::Setup | Task::Run { .. } | Task::Test { .. } | Task::Bench { .. } => true,
             Task::Install { no_build, .. } => !no_build,
             Task::Uninstall { .. } => false,
         }
@@ -128,14 +143,28 @@ fn run(cli: Cli) -> Result<()> {
             if !no_build {
                 cargo(&["build", "--release", "--package", "monitor"])?;
             }
-            let layout = install::Layout::new(&place.prefix, &place.destdir)?;
+            let layout = install::Layout::new(&place.prefix, place.destdir.as_deref())?;
             let sources = install::Sources::in_workspace(&workspace_root());
             print_lines(install::install(&sources, &layout)?);
             print_lines([install::systemctl(&layout, &["daemon-reload"])?]);
             Ok(())
         }
+        Task::Bench { short, out } => {
+            cargo(&["build", "--release", "--package", "monitor"])?;
+            let root = workspace_root();
+            let out = out.unwrap_or_else(|| match short {
+                true => root.join("target/bench-short"),
+                false => root.join("xtask/report"),
+            });
+            let shared = std::env::var_os("MONITOR_SHARED_DIR")
+                .map_or_else(|| root.join("../shared"), PathBuf::from);
+            let rules = shared.join("detection-rules/linux");
+            let rules = rules.is_dir().then_some(rules);
+            let binary = root.join("target/release/monitor");
+            bench::run(bench::Plan::new(short), &binary, rules, &out)
+        }
         Task::Uninstall { place, purge } => {
-            let layout = install::Layout::new(&place.prefix, &place.destdir)?;
+            let layout = install::Layout::new(&place.prefix, place.destdir.as_deref())?;
             if layout.unit().exists() {
                 let disable = ["disable", "--now", "monitor.service"];
                 print_lines([install::systemctl(&layout, &disable)?]);
@@ -175,4 +204,32 @@ fn workspace_root() -> std::path::PathBuf {
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn install_and_uninstall_parse_with_and_without_a_stage() {
+        for args in [
+            &["install"][..],
+            &["install", "--no-build"],
+            &["install", "--prefix", "/usr", "--destdir", "/tmp/stage"],
+            &["uninstall"],
+            &["uninstall", "--purge"],
+            &["bench", "--short"],
+        ] {
+            let cli = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            if let Task::Install { place, .. } | Task::Uninstall { place, .. } = cli.command {
+                let staged = args.contains(&"--destdir");
+                assert_eq!(place.destdir.is_some(), staged, "{args:?}");
+            }
+        }
+        assert!(parse(&["install", "--destdir"]).is_err());
+    }
 }

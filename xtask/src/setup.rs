@@ -28,8 +28,15 @@ const TEST_PACKAGES: [&str; 2] = ["python3-seccomp", "busybox"];
 
 /// Installs the Debian packages the tests use, if any is missing.
 pub fn ensure_test_packages() -> Result<()> {
-    let missing: Vec<&str> = TEST_PACKAGES
-        .into_iter()
+    ensure_debian_packages(&TEST_PACKAGES, "the tests")
+}
+
+/// Installs those of `packages` that are missing, with apt-get; `who`
+/// says what needs them. Without root or apt-get, says so and goes on.
+pub fn ensure_debian_packages(packages: &[&str], who: &str) -> Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
         .filter(|p| !debian_package_installed(p))
         .collect();
     if missing.is_empty() {
@@ -41,14 +48,13 @@ pub fn ensure_test_packages() -> Result<()> {
         .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
     if !root || Command::new("apt-get").arg("--version").output().is_err() {
         eprintln!(
-            "xtask: not installing {} (needs root and apt-get); the tests that use them \
-             will say so",
+            "xtask: not installing {} for {who} (needs root and apt-get)",
             missing.join(" ")
         );
         return Ok(());
     }
     eprintln!(
-        "xtask: installing Debian packages the tests use: {}",
+        "xtask: installing Debian packages for {who}: {}",
         missing.join(" ")
     );
     let install = || {

@@ -132,6 +132,12 @@ fn bad_values_are_named_with_their_place() {
         ("stats_interval = 0\n", ":1:18: ", "out of range"),
         ("ring_buffer_size = 1000\n", ":1:20: ", "not a power of two"),
         (
+            "ring_buffer_size = 2147483648\n",
+            ":1:20: ",
+            "from 4096 bytes to 1 GiB",
+        ),
+        ("output = []\n", ":1:10: ", "alerts would go nowhere"),
+        (
             "output = [\"syslog\"]\n",
             ":1:11: ",
             "unknown variant `syslog`",

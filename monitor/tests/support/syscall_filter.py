@@ -7,7 +7,9 @@ not systemd.
 ALLOWED_FILE lists the allowed system calls by name, separated by white
 space; every other call fails with EPERM (SystemCallErrorNumber=EPERM).
 Memory that is both writable and executable is refused as with
-MemoryDenyWriteExecute=yes. Needs Debian's python3-seccomp (libseccomp's
+MemoryDenyWriteExecute=yes. With SOCKET_FAMILIES set (address family
+numbers, comma-separated), socket(2) takes only those families, as with
+RestrictAddressFamilies= (the error is EPERM here, EAFNOSUPPORT there). Needs Debian's python3-seccomp (libseccomp's
 own bindings) and no_new_privs already set, as setpriv --no-new-privs does.
 """
 
@@ -23,9 +25,14 @@ PROT_EXEC = 0x4
 PROTECTION_CALLS = ("mmap", "mprotect", "pkey_mprotect")
 
 
-def build(allowed):
+def build(allowed, families):
     rules = seccomp.SyscallFilter(defaction=seccomp.ERRNO(errno.EPERM))
-    for name in sorted(allowed - set(PROTECTION_CALLS)):
+    conditional = set(PROTECTION_CALLS)
+    if families is not None and "socket" in allowed:
+        conditional.add("socket")
+        for family in families:
+            rules.add_rule(seccomp.ALLOW, "socket", seccomp.Arg(0, seccomp.EQ, family))
+    for name in sorted(allowed - conditional):
         try:
             rules.add_rule(seccomp.ALLOW, name)
         except (RuntimeError, ValueError):
@@ -48,7 +55,10 @@ def main():
     with open(sys.argv[1], encoding="ascii") as listing:
         allowed = set(listing.read().split())
     command = sys.argv[2:]
-    build(allowed).load()
+    families = os.environ.get("SOCKET_FAMILIES")
+    if families is not None:
+        families = [int(f) for f in families.split(",")]
+    build(allowed, families).load()
     os.execv(command[0], command)
 
 

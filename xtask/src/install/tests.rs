@@ -59,7 +59,7 @@ fn install_twice_keeps_the_configuration_and_uninstall_removes_the_rest() {
     let scratch = Scratch::new("install");
     let sources = sources(&scratch);
     let stage = scratch.0.join("stage");
-    let layout = Layout::new(Path::new("/opt/mon"), &stage).expect("layout");
+    let layout = Layout::new(Path::new("/opt/mon"), Some(&stage)).expect("layout");
 
     let first = install(&sources, &layout).expect("first install");
     let binary = stage.join("opt/mon/bin/monitor");
@@ -126,7 +126,14 @@ fn install_twice_keeps_the_configuration_and_uninstall_removes_the_rest() {
     assert_eq!(fs::read(&binary).unwrap(), b"\x7fELF newer");
     assert_eq!(mode(&binary), 0o755);
 
+    // The drop-in as the README has the administrator enable it.
+    let enabled = stage.join("etc/systemd/system/monitor.service.d/metrics.conf");
+    fs::create_dir_all(enabled.parent().unwrap()).unwrap();
+    fs::copy(&drop_in, &enabled).unwrap();
+
     let removed = uninstall(&layout, false).expect("uninstall");
+    assert!(!enabled.exists(), "the enabled drop-in stays: {removed:#?}");
+    assert!(!enabled.parent().unwrap().exists());
     for path in [&binary, &unit, &drop_in] {
         assert!(!path.exists(), "{} left behind", path.display());
     }
@@ -166,7 +173,7 @@ fn the_unit_has_the_placeholder_and_it_is_replaced_outside_comments() {
 
 #[test]
 fn layouts() {
-    let live = Layout::new(Path::new("/usr/local"), Path::new("")).unwrap();
+    let live = Layout::new(Path::new("/usr/local"), None).unwrap();
     assert!(live.is_live());
     assert_eq!(live.binary(), Path::new("/usr/local/bin/monitor"));
     assert_eq!(
@@ -174,7 +181,7 @@ fn layouts() {
         Path::new("/usr/local/lib/systemd/system/monitor.service")
     );
     assert_eq!(live.config(), Path::new("/etc/monitor/monitor.toml"));
-    let staged = Layout::new(Path::new("/usr"), Path::new("/tmp/pkg")).unwrap();
+    let staged = Layout::new(Path::new("/usr"), Some(Path::new("/tmp/pkg"))).unwrap();
     assert!(!staged.is_live());
     assert_eq!(staged.binary(), Path::new("/tmp/pkg/usr/bin/monitor"));
     assert_eq!(staged.bindir(), Path::new("/usr/bin"));
@@ -187,5 +194,6 @@ fn layouts() {
             .unwrap()
             .starts_with("skipped")
     );
-    assert!(Layout::new(Path::new("usr"), Path::new("")).is_err());
+    assert!(Layout::new(Path::new("usr"), None).is_err());
+    assert!(Layout::new(Path::new("/opt/my monitor"), None).is_err());
 }
