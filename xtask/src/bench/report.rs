@@ -256,7 +256,7 @@ fn storm_table(md: &mut String, rows: &[Row]) -> Result<()> {
     writeln!(
         md,
         "| monitor | throughput vs none | execs/s | lost (end to end) | own count | \
-         CPU µs per event | RSS MB |\n|---|---|---|---|---|---|---|"
+         CPU µs per exec | RSS MB |\n|---|---|---|---|---|---|---|"
     )?;
     for row in rows {
         let own = row.own_loss.map_or("—".into(), |n| n.to_string());
@@ -289,7 +289,7 @@ fn steps(md: &mut String, results: &Results) -> Result<()> {
     )?;
     writeln!(
         md,
-        "| asked execs/s | reached | lost (end to end) | own count | CPU µs per event |\n\
+        "| asked execs/s | reached | lost (end to end) | own count | CPU µs per exec |\n\
          |---|---|---|---|---|"
     )?;
     for (sample, asked) in results.steps.iter().zip(&results.plan.step_rates) {
