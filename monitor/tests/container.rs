@@ -204,7 +204,7 @@ fn in_its_own_namespaces_with_only_the_shared_host_paths_it_sees_a_host_dmesg_c(
     assert_eq!(alert["host"]["name"], hostname.to_str().unwrap());
     let machine_id = std::fs::read_to_string("/etc/machine-id").unwrap();
     assert_eq!(alert["host"]["id"], machine_id.trim());
-    let matches = format!("PROCESS_PID={dmesg}");
+    let matches = format!("PROCESS_ENTITY_ID={}", support::entity_of(&alert));
     let entries = journal_entries(&[matches.as_str()], Duration::from_secs(10));
     assert!(
         entries.iter().any(|e| e["RULE_NAME"].is_string()),

@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Daemon, ensure_journald, journal_entries, privileged, run, run_in};
+use support::{Daemon, ensure_journald, entity_of, journal_entries, privileged, run, run_in};
 
 const WAIT: Duration = Duration::from_secs(10);
 const SEED_RULE_ID: &str = "2724808c-ba5d-48b2-86d2-0002103df753";
@@ -51,10 +51,12 @@ fn dmesg_clear_raises_an_alert_in_journald_and_on_stdout() {
         assert_eq!(alert["host"]["os"]["type"], "linux");
         assert_eq!(alert["threat"]["tactic"]["id"], json!(["TA0005"]));
 
-        let pid_match = format!("PROCESS_PID={pid}");
+        // The entity id, not the pid: the journal may hold alerts of
+        // earlier runs for a pid handed out again since.
+        let process_match = format!("PROCESS_ENTITY_ID={}", entity_of(&alert));
         let rule_match = format!("RULE_ID={SEED_RULE_ID}");
         let entries = journal_entries(
-            &["SYSLOG_IDENTIFIER=monitor", &pid_match, &rule_match],
+            &["SYSLOG_IDENTIFIER=monitor", &process_match, &rule_match],
             WAIT,
         );
         assert_eq!(
@@ -190,10 +192,10 @@ fn a_newline_in_an_argument_cannot_forge_a_log_line() {
         ["dmesg", "-c", forged],
         "the document keeps argv exactly"
     );
-    let pid_match = format!("PROCESS_PID={pid}");
+    let process_match = format!("PROCESS_ENTITY_ID={}", entity_of(&alert));
     let rule_match = format!("RULE_ID={SEED_RULE_ID}");
     let entries = journal_entries(
-        &["SYSLOG_IDENTIFIER=monitor", &pid_match, &rule_match],
+        &["SYSLOG_IDENTIFIER=monitor", &process_match, &rule_match],
         WAIT,
     );
     assert_eq!(entries.len(), 1, "{entries:?}");

@@ -409,7 +409,12 @@ fn alerts_raised_while_journald_is_away_go_to_stderr_and_none_is_lost() {
     let daemon = Daemon::start(&["--output", "journald", "--rules", &rules]);
     let in_journal = |pid: u32| {
         !journal_entries(
-            &["-t", "monitor", &format!("PROCESS_PID={pid}")],
+            &[
+                "-t",
+                "monitor",
+                &format!("PROCESS_PID={pid}"),
+                "RULE_ID=11111111-0000-4000-8000-000000000004",
+            ],
             Duration::from_secs(5),
         )
         .is_empty()

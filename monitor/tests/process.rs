@@ -396,8 +396,8 @@ fn dmesg_clear_from_a_shell_in_a_container_names_shell_user_and_container() {
     assert_eq!(alert["container"]["id"], id.as_str());
     assert_eq!(alert["container"]["runtime"], "docker");
 
-    let pid = p["pid"].as_u64().expect("pid");
-    let entries = journal_entries(&[&format!("PROCESS_PID={pid}")], WAIT);
+    let entity = support::entity_of(&alert);
+    let entries = journal_entries(&[&format!("PROCESS_ENTITY_ID={entity}")], WAIT);
     let entry = entries.first().expect("journal entry");
     assert_eq!(entry["CONTAINER_ID"], id.as_str());
     assert_eq!(entry["PROCESS_PARENT_NAME"], "bash");

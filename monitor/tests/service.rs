@@ -401,7 +401,7 @@ fn the_daemon_alerts_under_the_units_restrictions() {
         .unwrap_or_else(|| panic!("no alert for dmesg -c:\n{}", daemon.stderr()));
     assert_eq!(alert["user"]["name"], "root");
     assert_eq!(alert["process"]["parent"]["pid"], me);
-    let matches = [format!("PROCESS_PID={dmesg}")];
+    let matches = [format!("PROCESS_ENTITY_ID={}", support::entity_of(&alert))];
     let entries = journal_entries(&[matches[0].as_str()], Duration::from_secs(10));
     assert!(
         entries.iter().any(|e| e["RULE_NAME"].is_string()),

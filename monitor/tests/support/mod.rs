@@ -348,6 +348,15 @@ pub fn journal_accepts() -> bool {
         .is_ok()
 }
 
+/// The `process.entity_id` of an event or alert: unlike the pid, unique
+/// on the host, so it finds this run's journal entries and no older ones.
+pub fn entity_of(doc: &Value) -> String {
+    doc["process"]["entity_id"]
+        .as_str()
+        .expect("process.entity_id")
+        .to_owned()
+}
+
 /// Journal entries with `FIELD=value`, read with `journalctl -o json`.
 pub fn journal_entries(matches: &[&str], timeout: Duration) -> Vec<Value> {
     let deadline = Instant::now() + timeout;

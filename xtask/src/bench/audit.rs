@@ -15,7 +15,7 @@ const KEY: &str = "monitor-bench";
 /// whose lines carry the events: auditd's own, or laurel's.
 pub fn start(scratch: &Path, laurel: bool) -> Result<(Child, PathBuf)> {
     if !super::proc::pids_named("auditd").is_empty() {
-        bail!("an auditd is already running; stop it before the benchmark");
+        bail!("an auditd is running on this machine; stop it to compare with auditd");
     }
     let config = scratch.join("audit");
     let plugins = config.join("plugins.d");
@@ -45,7 +45,6 @@ pub fn start(scratch: &Path, laurel: bool) -> Result<(Child, PathBuf)> {
         .spawn()
         .context("starting auditd (Debian package auditd)")?;
     std::thread::sleep(std::time::Duration::from_millis(500));
-    auditctl(&["-D"])?;
     auditctl(&["-b", "65536"])?;
     auditctl(&[
         "-a",
@@ -60,9 +59,47 @@ pub fn start(scratch: &Path, laurel: bool) -> Result<(Child, PathBuf)> {
     Ok((child, if laurel { laurel_log } else { log }))
 }
 
-/// Deletes the rule (auditd itself is stopped by the caller).
+/// Deletes the benchmark's rule, and only it (auditd itself is stopped by
+/// the caller).
 pub fn stop() {
-    let _ = auditctl(&["-D"]);
+    let _ = auditctl(&["-D", "-k", KEY]);
+}
+
+/// The kernel's audit settings the benchmark changes, to put back.
+pub struct Saved {
+    enabled: Option<String>,
+    backlog_limit: Option<String>,
+}
+
+impl Saved {
+    pub fn read() -> Saved {
+        let status = Command::new("auditctl")
+            .arg("-s")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let value = |key: &str| {
+            status.lines().find_map(|l| {
+                l.strip_prefix(key)?
+                    .split_whitespace()
+                    .next()
+                    .map(str::to_owned)
+            })
+        };
+        Saved {
+            enabled: value("enabled "),
+            backlog_limit: value("backlog_limit "),
+        }
+    }
+
+    pub fn restore(&self) {
+        if let Some(limit) = &self.backlog_limit {
+            let _ = auditctl(&["-b", limit]);
+        }
+        if let Some(enabled) = &self.enabled {
+            let _ = auditctl(&["-e", enabled]);
+        }
+    }
 }
 
 /// The kernel's count of audit records it could not queue.

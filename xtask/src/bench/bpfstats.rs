@@ -15,23 +15,30 @@ pub struct Program {
     pub run_count: u64,
 }
 
-/// Turns the statistics on until dropped.
-pub struct Enabled;
+/// Turns the statistics on until dropped, then back to what they were.
+pub struct Enabled {
+    before: String,
+}
+
+const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
 
 impl Enabled {
     pub fn new() -> Result<Enabled> {
-        sysctl(1)?;
-        Ok(Enabled)
+        let before = std::fs::read_to_string(STATS).unwrap_or_else(|_| "0".into());
+        sysctl("1")?;
+        Ok(Enabled {
+            before: before.trim().to_owned(),
+        })
     }
 }
 
 impl Drop for Enabled {
     fn drop(&mut self) {
-        let _ = sysctl(0);
+        let _ = sysctl(&self.before);
     }
 }
 
-fn sysctl(value: u8) -> Result<()> {
+fn sysctl(value: &str) -> Result<()> {
     let status = Command::new("sysctl")
         .args(["-q", "-w", &format!("kernel.bpf_stats_enabled={value}")])
         .status()

@@ -17,6 +17,8 @@ struct State {
     marker: String,
     /// First time each sequence number was read.
     seen: HashMap<u64, SystemTime>,
+    /// Lines that carried the marker.
+    matched: u64,
     /// Every line, for a monitor's own log (kept only when asked).
     lines: Vec<String>,
     keep_lines: bool,
@@ -45,11 +47,17 @@ impl Collector {
         let mut state = self.lock();
         state.marker = marker.to_owned();
         state.seen.clear();
+        state.matched = 0;
     }
 
     /// Sequence numbers seen for the current marker, with when.
     pub fn seen(&self) -> HashMap<u64, SystemTime> {
         self.lock().seen.clone()
+    }
+
+    /// Lines that carried the current marker.
+    pub fn matched_lines(&self) -> u64 {
+        self.lock().matched
     }
 
     pub fn seen_count(&self) -> usize {
@@ -70,6 +78,7 @@ impl Collector {
             return;
         }
         if let Some(seq) = sequence_in(line, &state.marker) {
+            state.matched += 1;
             state.seen.entry(seq).or_insert_with(SystemTime::now);
         }
     }

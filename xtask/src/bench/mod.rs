@@ -103,8 +103,8 @@ pub struct Results {
     /// Monitors that could not be measured, and why.
     pub failed: Vec<(String, String)>,
     pub steps: Vec<Sample>,
-    /// (share of the sustained rate, alerts, journald CPU seconds).
-    pub latency: Vec<(f64, Sample, f64)>,
+    /// (share of the sustained rate, rate asked for, the run).
+    pub latency: Vec<(f64, f64, Sample)>,
     pub bpf: Vec<(Kind, u64, Vec<bpfstats::Program>)>,
     pub sustained: Option<f64>,
 }
@@ -115,15 +115,8 @@ pub fn run(plan: Plan, binary: &Path, elastic_rules: Option<PathBuf>, out: &Path
         bail!("the benchmark loads eBPF programs and starts auditd: run it as root");
     }
     crate::setup::ensure_debian_packages(&PACKAGES, "the monitors the benchmark compares")?;
-    for leftover in proc::pids_named("auditd") {
-        eprintln!("bench: stopping the running auditd ({leftover}) for the benchmark");
-        let _ = std::process::Command::new("kill")
-            .arg(leftover.to_string())
-            .status();
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    let audit_settings = audit::Saved::read();
     let tracefs = Tracefs::mount()?;
-    let journald = Journald::ensure()?;
     let scratch = std::env::temp_dir().join(format!("monitor-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let paths = Paths {
@@ -168,7 +161,7 @@ pub fn run(plan: Plan, binary: &Path, elastic_rules: Option<PathBuf>, out: &Path
     alert_latency(&plan, &paths, &scratch, &mut results)?;
     kernel_cost(&plan, &kinds, &paths, &mut results)?;
     drop(tracefs);
-    drop(journald);
+    audit_settings.restore();
     let _ = std::fs::remove_dir_all(&scratch);
 
     report::write(&results, out)?;
@@ -187,7 +180,11 @@ fn storms(plan: &Plan, kinds: &[Kind], paths: &Paths, results: &mut Results) -> 
     }
     rounds.extend(&plan.argv_sizes[1..]);
     for (round, argv_bytes) in rounds.into_iter().enumerate() {
-        for kind in kinds {
+        // Each round starts with another monitor, so that none is always
+        // measured right after the same one.
+        let mut order: Vec<&Kind> = kinds.iter().collect();
+        order.rotate_left(round % kinds.len());
+        for kind in order {
             if results
                 .failed
                 .iter()
@@ -276,7 +273,6 @@ fn alert_latency(plan: &Plan, paths: &Paths, scratch: &Path, results: &mut Resul
         .sustained
         .or_else(|| results.steps.first().map(|s| s.measured.outcome.rate()))
         .unwrap_or(500.0);
-    let journald = proc::pids_named("systemd-journal");
     for share in [0.5, 0.9] {
         let rate = sustained * share;
         eprintln!("bench: alert latency at {rate:.0} execs/s");
@@ -289,14 +285,12 @@ fn alert_latency(plan: &Plan, paths: &Paths, scratch: &Path, results: &mut Resul
             argv_bytes: 0,
             record_starts: true,
         };
-        let before = proc::cpu_ticks(&journald);
         let alerting = Kind::Ours {
             rules: None,
             events: false,
         };
         let sample = measure(&alerting, paths, &workload, "latency")?;
-        let journal_cpu = (proc::cpu_ticks(&journald) - before) as f64 / proc::ticks_per_second();
-        results.latency.push((share, sample, journal_cpu));
+        results.latency.push((share, rate, sample));
     }
     Ok(())
 }
@@ -334,52 +328,6 @@ fn is_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
-
-/// A journald for the alerts, started for the benchmark if none listens
-/// (machines whose PID 1 is not systemd).
-struct Journald {
-    started: Option<std::process::Child>,
-}
-
-const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
-
-impl Journald {
-    fn ensure() -> Result<Journald> {
-        let listening = || {
-            std::os::unix::net::UnixDatagram::unbound()
-                .and_then(|s| s.connect(JOURNAL_SOCKET))
-                .is_ok()
-        };
-        if listening() {
-            return Ok(Journald { started: None });
-        }
-        let _ = std::fs::remove_file(JOURNAL_SOCKET);
-        let child = std::process::Command::new("/lib/systemd/systemd-journald")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .context("starting systemd-journald (Debian package systemd)")?;
-        for _ in 0..200 {
-            if listening() {
-                return Ok(Journald {
-                    started: Some(child),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        bail!("systemd-journald did not start listening within 10 s")
-    }
-}
-
-impl Drop for Journald {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.started {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// tracefs, mounted for the benchmark if it was not.

@@ -83,6 +83,8 @@ pub struct Running {
     children: Vec<Child>,
     /// Processes whose CPU time and memory count for the monitor.
     pub pids: Vec<u32>,
+    /// The private journald that takes our alerts, when it writes to one.
+    journald: Option<u32>,
     /// Its event output.
     pub output: Collector,
     /// Its own log (ours: stderr, where loss totals go).
@@ -107,10 +109,16 @@ impl Running {
         let stop_following = Arc::new(AtomicBool::new(false));
         let mut children = Vec::new();
         let mut pids = Vec::new();
+        let mut journald = None;
         match kind {
             Kind::None => {}
             Kind::Ours { rules, events } => {
-                let mut cmd = Command::new(&paths.binary);
+                let journal_pid = scratch.join("journald.pid");
+                let mut cmd = if *events {
+                    Command::new(&paths.binary)
+                } else {
+                    private_journal(&journal_pid, &paths.binary)
+                };
                 cmd.args(["--config", "/dev/null", "--output", "stdout"]);
                 if *events {
                     cmd.arg("--print-events");
@@ -123,9 +131,16 @@ impl Running {
                 let child = spawn_piped(&mut cmd, &output, Some(&log))?;
                 pids.push(child.id());
                 children.push(child);
+                if !*events {
+                    journald = Some(read_pid(&journal_pid)?);
+                }
             }
             Kind::Execsnoop => {
-                let child = spawn_piped(&mut Command::new("execsnoop"), &output, Some(&log))?;
+                // Line-buffered: into a pipe, its output would otherwise
+                // come in blocks, the last one only at exit.
+                let mut cmd = Command::new("stdbuf");
+                cmd.args(["-oL", "execsnoop"]);
+                let child = spawn_piped(&mut cmd, &output, Some(&log))?;
                 pids.push(child.id());
                 children.push(child);
             }
@@ -148,13 +163,14 @@ impl Running {
             kind: kind.clone(),
             children,
             pids,
+            journald,
             output,
             log,
             stop_following,
             scratch,
         };
         if let Kind::Ours { events: false, .. } = kind {
-            running.wait_until_logged("ready")?;
+            running.wait_until_logged(" ready rules=")?;
         } else if *kind != Kind::None {
             running.wait_until_seeing()?;
             running.add_helpers();
@@ -226,6 +242,8 @@ impl Running {
     pub fn measure(&self, workload: &Workload, label: &str) -> Measured {
         let marker = workload::new_marker(label);
         self.output.count(&marker);
+        let journald: Vec<u32> = self.journald.into_iter().collect();
+        let journal_before = proc::cpu_ticks(&journald);
         let cpu_before = proc::cpu_ticks(&self.pids);
         let outcome = workload::run(workload, &marker);
         let rss_kb = proc::rss_kb(&self.pids);
@@ -237,9 +255,11 @@ impl Running {
             );
         }
         let cpu_ticks = proc::cpu_ticks(&self.pids) - cpu_before;
+        let journal_ticks = proc::cpu_ticks(&journald) - journal_before;
         let seen = self.output.seen();
         Measured {
-            seen: seen.len() as u64,
+            lines: self.output.matched_lines(),
+            journal_cpu_seconds: journal_ticks as f64 / proc::ticks_per_second(),
             missing: outcome.missing(&seen.keys().copied().collect()),
             cpu_seconds: cpu_ticks as f64 / proc::ticks_per_second(),
             rss_kb,
@@ -266,6 +286,17 @@ impl Running {
         if matches!(self.kind, Kind::Auditd | Kind::AuditdLaurel) {
             super::audit::stop();
         }
+        if let Some(pid) = self.journald {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::path::Path::new(&format!("/proc/{pid}")).exists()
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         self.stop_following
             .store(true, std::sync::atomic::Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(200));
@@ -277,13 +308,65 @@ impl Running {
 /// What one measured run gave.
 pub struct Measured {
     pub outcome: workload::Outcome,
-    /// Sequence numbers the monitor reported.
-    pub seen: u64,
+    /// Output lines that carried one (an exec may give several).
+    pub lines: u64,
+    /// CPU of the private journald that took the alerts, if any.
+    pub journal_cpu_seconds: f64,
     pub missing: u64,
     pub cpu_seconds: f64,
     pub rss_kb: u64,
     /// Exec-to-output times, in microseconds, where recorded.
     pub latencies: Vec<u64>,
+}
+
+/// A journald of the monitor's own, in a private mount namespace, so that
+/// the benchmark's alerts (for a stand-in dmesg) never reach the host's
+/// journal: `$1` gets journald's pid, the rest is the command to run.
+const PRIVATE_JOURNAL: &str = r#"
+set -eu
+pidfile=$1
+shift
+for dir in /run/systemd/journal /run/log/journal; do
+    mkdir -p "$dir"
+    mount -n -t tmpfs -o mode=0755 tmpfs "$dir"
+done
+if [ -d /var/log/journal ]; then mount -n -t tmpfs -o mode=0755 tmpfs /var/log/journal; fi
+/lib/systemd/systemd-journald </dev/null >/dev/null 2>&1 &
+echo $! > "$pidfile"
+tries=0
+while [ ! -S /run/systemd/journal/socket ] && [ $tries -lt 200 ]; do
+    sleep 0.05
+    tries=$((tries + 1))
+done
+exec "$@"
+"#;
+
+/// `binary`, started behind [`PRIVATE_JOURNAL`]; arguments go after it.
+fn private_journal(pid_file: &std::path::Path, binary: &std::path::Path) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+        .arg(PRIVATE_JOURNAL)
+        .arg("private-journal")
+        .arg(pid_file)
+        .arg(binary);
+    cmd
+}
+
+/// The pid a script wrote to `path`, waiting for it a little.
+fn read_pid(path: &std::path::Path) -> Result<u32> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            return Ok(pid);
+        }
+        if Instant::now() > deadline {
+            bail!("the private journald did not start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn spawn_piped(cmd: &mut Command, output: &Collector, log: Option<&Collector>) -> Result<Child> {
