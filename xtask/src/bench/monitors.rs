@@ -58,6 +58,26 @@ impl Kind {
         }
     }
 
+    /// Where the monitor stands in the report's tables.
+    pub fn rank(&self) -> u8 {
+        match self {
+            Kind::None => 0,
+            Kind::Ours {
+                rules: None,
+                events: false,
+            } => 1,
+            Kind::Ours {
+                rules: Some(_),
+                events: false,
+            } => 2,
+            Kind::Ours { events: true, .. } => 3,
+            Kind::Execsnoop => 4,
+            Kind::Bpftrace => 5,
+            Kind::Auditd => 6,
+            Kind::AuditdLaurel => 7,
+        }
+    }
+
     /// Whether its output shows every exec, so that loss can be counted
     /// end to end.
     pub fn shows_every_exec(&self) -> bool {

@@ -85,8 +85,10 @@ fn rows(results: &Results, argv_bytes: usize) -> Vec<Row> {
         .filter(|s| s.kind == Kind::None)
         .map(|s| s.measured.outcome.rate())
         .collect();
+    let mut ranked = samples.clone();
+    ranked.sort_by_key(|s| s.kind.rank());
     let mut labels: Vec<String> = Vec::new();
-    for s in &samples {
+    for s in &ranked {
         if !labels.contains(&s.kind.label()) {
             labels.push(s.kind.label());
         }
