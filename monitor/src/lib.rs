@@ -20,7 +20,8 @@
 //!
 //! Around them, the service: [`cli`] and [`config`] merge the flags and the
 //! configuration file, [`reload`] answers SIGHUP and `--check-config`,
-//! [`privilege`] names a missing capability, and [`notify`] tells systemd
+//! [`privilege`] names a missing capability, [`selfcheck`] proves at start
+//! that the program reads this kernel right, and [`notify`] tells systemd
 //! the daemon is ready and alive.
 
 pub mod alert;
@@ -44,3 +45,4 @@ pub mod reference_data;
 pub mod reload;
 pub mod rules;
 pub mod rules_cli;
+pub mod selfcheck;

@@ -16,17 +16,21 @@ use monitor::{
     metrics::{self, Metrics},
     notify::Notifier,
     output::{Outputs, Routes},
-    pipeline::{self, Control, Pipeline},
+    pipeline::{self, Control, Pipeline, Signals},
     privilege,
     probe::{KernelLayout, Probe, ProbeOptions, SYSLOG_PROGRAM, TRACEPOINTS},
     process::{EntityIds, ProcessTable, scan},
     reload::{self, Reloader},
     rules::Rule,
     rules_cli::{self, Failures},
+    selfcheck,
 };
 use tracing::{debug, info, warn};
 
 fn main() -> ExitCode {
+    if selfcheck::is_child() {
+        return selfcheck::child_main();
+    }
     let mut cli = Cli::parse();
     init_logging();
     let result = match cli.command.take() {
@@ -81,6 +85,7 @@ fn run(cli: Cli, settings: Settings) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     let _entered = runtime.enter();
+    let signals = Signals::install()?;
     if let Some(address) = settings.metrics_listen {
         metrics::serve(address)?;
     }
@@ -95,9 +100,10 @@ fn run(cli: Cli, settings: Settings) -> Result<()> {
 
     let btf = KernelBtf::open(&settings.btf)?;
     let layout = KernelLayout {
-        offsets: btf
-            .probe_offsets()
-            .context("resolving kernel structure offsets from BTF")?,
+        offsets: skewed_for_tests(
+            btf.probe_offsets()
+                .context("resolving kernel structure offsets from BTF")?,
+        ),
         cgroup_v1_subsys: btf.cgroup_v1_subsys(),
         syslog_nr: btf
             .syscall_registers()
@@ -156,6 +162,7 @@ fn run(cli: Cli, settings: Settings) -> Result<()> {
     release_startup_memory();
 
     let control = Control {
+        signals,
         stats_interval: std::time::Duration::from_secs(settings.stats_interval),
         notifier: Notifier::from_env(),
         metrics_served: settings.metrics_listen.is_some(),
@@ -165,6 +172,21 @@ fn run(cli: Cli, settings: Settings) -> Result<()> {
 
     info!("program detached; exiting");
     Ok(())
+}
+
+/// In debug builds only, `MONITOR_TEST_SKEW_ARG_START=1` moves one offset
+/// (the argument block's start onto its end), as a kernel the offsets do
+/// not fit would: the tests use it to prove the self-check refuses to run.
+fn skewed_for_tests(
+    #[allow(unused_mut, reason = "changed in debug builds only")]
+    mut offsets: monitor_common::KernelOffsets,
+) -> monitor_common::KernelOffsets {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("MONITOR_TEST_SKEW_ARG_START").is_some() {
+        warn!("MONITOR_TEST_SKEW_ARG_START: reading the arguments at a wrong offset");
+        offsets.mm_arg_start = offsets.mm_arg_end;
+    }
+    offsets
 }
 
 /// Whether a rule can match the exec events the daemon produces today.

@@ -25,7 +25,7 @@ use aya::maps::{MapData, RingBuf};
 use time::OffsetDateTime;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing::{debug, error, info, warn};
 
 use crate::alert::Alert;
@@ -40,6 +40,7 @@ use crate::process::{ProcessTable, scan::ScannedProcess};
 use crate::record::Record;
 use crate::reload::Reloader;
 use crate::rules::RuleSet;
+use crate::selfcheck::{self, SelfCheck};
 
 /// Turns records into events and alerts.
 pub struct Pipeline {
@@ -52,6 +53,8 @@ pub struct Pipeline {
     all_events: bool,
     fork_events: bool,
     end_events: bool,
+    /// The start-up self-check, until it is over.
+    self_check: Option<SelfCheck>,
 }
 
 impl Pipeline {
@@ -70,6 +73,7 @@ impl Pipeline {
             builder: EventBuilder::new(host),
             fork_events: false,
             end_events: false,
+            self_check: None,
             all_events,
             table,
             rules: RuleSet::default(),
@@ -140,7 +144,12 @@ impl Pipeline {
             }
         };
         let event = match record {
-            Record::Exec(r) => Some(self.builder.exec(&mut self.table, &r)),
+            Record::Exec(r) => {
+                if let Some(check) = &mut self.self_check {
+                    check.observe(&r);
+                }
+                Some(self.builder.exec(&mut self.table, &r))
+            }
             Record::Fork(r) => {
                 let known = self.table.fork(&r).is_some();
                 if !(known && self.fork_events) {
@@ -295,14 +304,60 @@ fn watch<T: AsRawFd>(inner: T) -> io::Result<AsyncFd<T>> {
         .map_err(|e| e.into_parts().1)
 }
 
+/// The signals the daemon answers. Installed at the start of the daemon's
+/// run, before anything slow, so that a SIGHUP sent during start-up (which
+/// would otherwise end the process) is kept and carried out once the loop
+/// runs, and a SIGTERM stops it then.
+pub struct Signals {
+    sigterm: Signal,
+    sigint: Signal,
+    sighup: Signal,
+}
+
+impl Signals {
+    /// Installs the handlers; needs the runtime entered.
+    pub fn install() -> Result<Self> {
+        let install = |kind: SignalKind, name: &str| {
+            signal(kind).with_context(|| format!("installing the {name} handler"))
+        };
+        Ok(Self {
+            sigterm: install(SignalKind::terminate(), "SIGTERM")?,
+            sigint: install(SignalKind::interrupt(), "SIGINT")?,
+            sighup: install(SignalKind::hangup(), "SIGHUP")?,
+        })
+    }
+}
+
 /// What the event loop answers besides records.
 pub struct Control {
+    pub signals: Signals,
     /// Between the totals in the log.
     pub stats_interval: Duration,
     pub notifier: Notifier,
     pub reloader: Reloader,
     /// Whether the Prometheus figures need refreshing.
     pub metrics_served: bool,
+}
+
+/// Runs the start-up self-check (see `selfcheck`): handles records, as
+/// always, until the check's own exec has been compared or its time is up.
+async fn self_check(ring: &mut AsyncFd<RingBuf<MapData>>, pipeline: &mut Pipeline) -> Result<()> {
+    let started = Instant::now();
+    pipeline.self_check = Some(SelfCheck::start()?);
+    while pipeline.self_check.as_ref().is_some_and(SelfCheck::pending)
+        && started.elapsed() < selfcheck::WAIT
+    {
+        if batch(ring.get_mut(), pipeline) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let check = pipeline.self_check.take().expect("set above");
+    check.finish()?;
+    info!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "self-check passed: a known exec read in the kernel matches /proc"
+    );
+    Ok(())
 }
 
 /// An interval timer, or a future that never completes.
@@ -336,9 +391,11 @@ pub async fn run(
         Some(logger) => Some(watch(logger).context("watching the probe's log")?),
         None => None,
     };
-    let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    let Signals {
+        mut sigterm,
+        mut sigint,
+        mut sighup,
+    } = control.signals;
     let mut stats = every(control.stats_interval);
     stats.tick().await;
     let mut poll = every(POLL_INTERVAL);
@@ -346,6 +403,8 @@ pub async fn run(
     let mut refresh = control.metrics_served.then(|| every(metrics::REFRESH));
     let mut reporter = LossReporter::default();
     let mut exits_lost_swept = 0;
+
+    self_check(&mut ring, &mut pipeline).await?;
 
     let status = |p: &Pipeline| format!("watching; {} rules", p.rules_loaded());
     control.notifier.ready(&status(&pipeline));

@@ -57,7 +57,7 @@ fn fixed<T: aya::Pod>(bytes: &[u8]) -> Result<T, DecodeError> {
 }
 
 /// One successful exec, as captured in the kernel.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecRecord {
     /// `CLOCK_BOOTTIME` nanoseconds when the exec completed.
     pub boot_ns: u64,

@@ -95,3 +95,35 @@ fn a_ring_buffer_too_small_for_one_record_is_refused() {
         .expect("run the daemon");
     assert_clear_error(&out, &["cannot hold one record", "65536"]);
 }
+
+#[test]
+fn offsets_that_do_not_fit_the_kernel_stop_the_start() {
+    if !privileged() {
+        return;
+    }
+    // A debug build's hook moves the argument offset, as a kernel whose
+    // layout the offsets do not fit would; the self-check must see the
+    // known exec's arguments read wrong and refuse to run.
+    let out = Command::new(BINARY)
+        .args(["--config", "/dev/null", "--output", "stdout"])
+        .env("MONITOR_TEST_SKEW_ARG_START", "1")
+        .output()
+        .expect("run the daemon");
+    let line = assert_clear_error(
+        &out,
+        &[
+            "start-up self-check failed",
+            "arguments read as []",
+            "\"monitor-self-check\", \"--self-check-child\"",
+            "refusing to run",
+        ],
+    );
+    assert!(
+        !line.contains("parent pid"),
+        "only the arguments differ: {line}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains(" ready "),
+        "declared ready before failing"
+    );
+}

@@ -503,3 +503,27 @@ fn sigterm_is_served_while_the_ring_buffer_never_empties() {
         "SIGTERM waited for the storm: {waited:?}\n{log}"
     );
 }
+
+#[test]
+fn the_start_up_self_check_is_an_exec_of_the_daemon_read_right() {
+    if !privileged() {
+        return;
+    }
+    let daemon = Daemon::start(&[]);
+    let stderr = daemon.stderr();
+    let passed = stderr
+        .find("self-check passed")
+        .unwrap_or_else(|| panic!("no self-check in:\n{stderr}"));
+    assert!(passed < stderr.find(" ready ").expect("ready"), "{stderr}");
+    // Its exec went through the pipeline as any other, as the daemon's
+    // child, with the arguments it chose.
+    let event = daemon
+        .wait_document(WAIT, |d| {
+            d["process"]["args"][0] == "monitor-self-check" && d["event"]["action"] == "exec"
+        })
+        .expect("the self-check's exec event");
+    let args = args_of(&event);
+    assert_eq!(args[1], "--self-check-child");
+    assert_eq!(args[3..], ["two words", "", "caf\u{e9}"]);
+    assert_eq!(event["process"]["parent"]["pid"], daemon.pid().as_raw());
+}

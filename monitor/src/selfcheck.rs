@@ -1,0 +1,329 @@
+//! The start-up self-check: proof that the program reads this kernel right.
+//!
+//! The eBPF program reads kernel structures at offsets the daemon took from
+//! BTF (see [`crate::btf`]); a kernel whose layout those offsets do not fit
+//! would yield events full of plausible garbage. So before it says it is
+//! ready, the daemon starts a known process of its own (its own binary,
+//! with arguments it chose, which waits on its standard input), waits for
+//! that exec's record, and compares what the kernel side read with what
+//! `/proc` says of the same process: pids, parent, start time, ids,
+//! session, process group, terminal, name, arguments, executable and
+//! working directory. On any difference, or when no record arrives, the
+//! daemon names the fields and refuses to run.
+//!
+//! The cgroup path is not compared: inside a cgroup namespace `/proc` shows
+//! it relative to the namespace's root, the record from the host's. Paths
+//! under a chroot compare by their ends, for the same reason.
+
+use std::ffi::OsStr;
+use std::fmt::Debug;
+use std::io::Read as _;
+use std::os::unix::process::CommandExt as _;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::process::scan::{self, ScannedProcess};
+use crate::record::ExecRecord;
+
+/// The first argument that makes the binary the self-check's child.
+const CHILD_MARK: &str = "--self-check-child";
+
+/// The name the child runs under (its argv[0]).
+const CHILD_NAME: &str = "monitor-self-check";
+
+/// How long the daemon waits for the child's exec record.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Whether this process was started as the self-check's child.
+pub fn is_child() -> bool {
+    std::env::args_os().nth(1).as_deref() == Some(OsStr::new(CHILD_MARK))
+}
+
+/// The child's whole life: wait until the daemon closes standard input.
+pub fn child_main() -> std::process::ExitCode {
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    std::process::ExitCode::SUCCESS
+}
+
+/// A self-check under way: the child runs, its record is awaited.
+pub struct SelfCheck {
+    child: Child,
+    /// The child's argv, exactly.
+    args: Vec<Vec<u8>>,
+    outcome: Option<Result<(), String>>,
+}
+
+impl SelfCheck {
+    /// Starts the child. Its exec reaches the ring buffer as any other.
+    pub fn start() -> Result<Self> {
+        // A marker no other exec carries, and arguments that test the
+        // capture's edges: a space, an empty one, bytes outside ASCII.
+        let nonce = format!("{:032x}", uuid::Uuid::now_v7().as_u128());
+        let rest = [CHILD_MARK, &nonce, "two words", "", "caf\u{e9}"];
+        // /proc/self/exe runs this very binary, even if the file was
+        // replaced on disk since the daemon started.
+        let child = Command::new("/proc/self/exe")
+            .arg0(CHILD_NAME)
+            .args(rest)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting the self-check's child process")?;
+        let args = std::iter::once(CHILD_NAME)
+            .chain(rest)
+            .map(|a| a.as_bytes().to_vec())
+            .collect();
+        Ok(Self {
+            child,
+            args,
+            outcome: None,
+        })
+    }
+
+    /// Looks at one exec record; compares it if it is the child's.
+    pub fn observe(&mut self, record: &ExecRecord) {
+        if self.outcome.is_some() || !self.is_childs(record) {
+            return;
+        }
+        self.outcome = Some(compare(record, &self.args, self.child.id()));
+    }
+
+    /// Whether the child's record is still awaited.
+    pub fn pending(&self) -> bool {
+        self.outcome.is_none()
+    }
+
+    /// Ends the check: stops the child and says whether the kernel side
+    /// read it right.
+    pub fn finish(mut self) -> Result<()> {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+        match self.outcome {
+            Some(Ok(())) => Ok(()),
+            Some(Err(differences)) => bail!(
+                "start-up self-check failed: the eBPF program read a known exec differently \
+                 from /proc ({differences}); the structure offsets taken from BTF do not fit \
+                 this kernel, so no event could be trusted; refusing to run"
+            ),
+            None => bail!(
+                "start-up self-check failed: no exec record for a known process arrived \
+                 within {} s; the exec tracepoint or the ring buffer does not work on this \
+                 kernel; refusing to run",
+                WAIT.as_secs()
+            ),
+        }
+    }
+
+    /// The child's record: its pid in our namespace, or, when the pid read
+    /// is wrong, its arguments.
+    fn is_childs(&self, record: &ExecRecord) -> bool {
+        let pid = self.child.id();
+        record.vpid == pid || record.pid == pid || record.args == self.args
+    }
+}
+
+/// Compares the record with /proc; the differences, named, on mismatch.
+fn compare(record: &ExecRecord, args: &[Vec<u8>], child_pid: u32) -> Result<(), String> {
+    // /proc is read by the pid the kernel side read: if that is wrong, the
+    // comparison below says so (the arguments differ, or nothing is there).
+    let Some(seen) = scan::read_process(record.pid, usize::MAX) else {
+        return Err(format!(
+            "process id read as {}, which /proc does not know (the child is {child_pid})",
+            record.pid
+        ));
+    };
+    let differences = differences(record, &seen, args, child_pid);
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(differences.join("; "))
+    }
+}
+
+fn differences(
+    record: &ExecRecord,
+    seen: &ScannedProcess,
+    args: &[Vec<u8>],
+    child_pid: u32,
+) -> Vec<String> {
+    let ticks = 1_000_000_000 / scan::ticks_per_second().max(1);
+    let mut out = Vec::new();
+    let mut check = |field: &str, read: &dyn Debug, expected: &dyn Debug, same: bool| {
+        if !same {
+            out.push(format!("{field} read as {read:?}, /proc says {expected:?}"));
+        }
+    };
+    check(
+        "pid in its namespace",
+        &record.vpid,
+        &child_pid,
+        record.vpid == child_pid,
+    );
+    check(
+        "namespace pid",
+        &record.vpid,
+        &seen.vpid,
+        record.vpid == seen.vpid,
+    );
+    check(
+        "parent pid",
+        &record.ppid,
+        &seen.ppid,
+        record.ppid == seen.ppid,
+    );
+    let start = record.start_ns / ticks;
+    check(
+        "start (clock ticks)",
+        &start,
+        &seen.start_ticks,
+        start == seen.start_ticks,
+    );
+    check("user id", &record.uid, &seen.uid, record.uid == seen.uid);
+    check(
+        "effective user id",
+        &record.euid,
+        &seen.euid,
+        record.euid == seen.euid,
+    );
+    check("group id", &record.gid, &seen.gid, record.gid == seen.gid);
+    check(
+        "effective group id",
+        &record.egid,
+        &seen.egid,
+        record.egid == seen.egid,
+    );
+    check("session", &record.sid, &seen.sid, record.sid == seen.sid);
+    check(
+        "process group",
+        &record.pgid,
+        &seen.pgid,
+        record.pgid == seen.pgid,
+    );
+    check("terminal", &record.tty, &seen.tty, record.tty == seen.tty);
+    check(
+        "name",
+        &String::from_utf8_lossy(&record.comm),
+        &String::from_utf8_lossy(&seen.comm),
+        record.comm == seen.comm,
+    );
+    check(
+        "arguments",
+        &lossy_all(&record.args),
+        &lossy_all(args),
+        record.args == args && seen.args == args,
+    );
+    // A binary replaced on disk since the start shows as "... (deleted)".
+    if let Some(exe) = seen
+        .executable
+        .as_ref()
+        .filter(|e| !e.ends_with(b" (deleted)"))
+    {
+        check(
+            "executable",
+            &record.executable.as_deref().map(String::from_utf8_lossy),
+            &String::from_utf8_lossy(exe),
+            record.executable.as_deref().is_some_and(|r| same_path(r, exe)),
+        );
+    }
+    if let Some(cwd) = &seen.working_directory {
+        check(
+            "working directory",
+            &record
+                .working_directory
+                .as_deref()
+                .map(String::from_utf8_lossy),
+            &String::from_utf8_lossy(cwd),
+            record
+                .working_directory
+                .as_deref()
+                .is_some_and(|r| same_path(r, cwd)),
+        );
+    }
+    out
+}
+
+/// Whether the path the kernel side read names the file /proc names. Under
+/// a chroot, /proc gives paths from the process's root, the kernel side
+/// from its mount namespace's: the second then ends with the first.
+fn same_path(read: &[u8], proc: &[u8]) -> bool {
+    read == proc || (read.starts_with(b"/") && (proc == b"/" || read.ends_with(proc)))
+}
+
+fn lossy_all(args: &[Vec<u8>]) -> Vec<String> {
+    args.iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record_of(seen: &ScannedProcess) -> ExecRecord {
+        let ticks = 1_000_000_000 / scan::ticks_per_second();
+        ExecRecord {
+            start_ns: seen.start_ticks * ticks + 1,
+            pid: seen.pid,
+            tid: seen.pid,
+            ppid: seen.ppid,
+            uid: seen.uid,
+            gid: seen.gid,
+            euid: seen.euid,
+            egid: seen.egid,
+            sid: seen.sid,
+            pgid: seen.pgid,
+            vpid: seen.vpid,
+            tty: seen.tty,
+            comm: seen.comm.clone(),
+            executable: seen.executable.clone(),
+            working_directory: seen.working_directory.clone(),
+            args: seen.args.clone(),
+            ..ExecRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_faithful_record_passes_and_each_wrong_field_is_named() {
+        let me = scan::read_process(std::process::id(), usize::MAX).expect("read myself");
+        let good = record_of(&me);
+        assert_eq!(
+            differences(&good, &me, &me.args, me.vpid),
+            Vec::<String>::new()
+        );
+
+        let mut bad = good.clone();
+        bad.ppid += 1;
+        bad.uid += 7;
+        bad.args = vec![b"garbage".to_vec()];
+        let found = differences(&bad, &me, &me.args, me.vpid);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found[0].starts_with("parent pid read as"), "{found:?}");
+        assert!(found[1].starts_with("user id read as"), "{found:?}");
+        assert!(
+            found[2].starts_with("arguments read as [\"garbage\"]"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn paths_under_a_chroot_are_the_same_file() {
+        assert!(same_path(b"/usr/bin/x", b"/usr/bin/x"));
+        assert!(same_path(b"/srv/root/usr/bin/x", b"/usr/bin/x"));
+        assert!(same_path(b"/srv/root", b"/"));
+        assert!(!same_path(b"/usr/bin/y", b"/usr/bin/x"));
+        assert!(!same_path(b"", b"/"));
+    }
+
+    #[test]
+    fn a_record_for_a_pid_proc_does_not_know_is_a_mismatch() {
+        let me = scan::read_process(std::process::id(), usize::MAX).expect("read myself");
+        let mut record = record_of(&me);
+        record.pid = u32::MAX - 1;
+        let error = compare(&record, &me.args, me.vpid).unwrap_err();
+        assert!(error.contains("which /proc does not know"), "{error}");
+    }
+}
