@@ -18,6 +18,7 @@
 mod bench;
 mod install;
 mod setup;
+mod vmtest;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -69,6 +70,23 @@ enum Task {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run the scenarios on this kernel and, under qemu with systemd, on
+    /// Debian's other kernels; write the report (root; a few minutes per
+    /// kernel, more the first time).
+    VmTest {
+        /// Kernel series to boot (repeatable): 6.1, 6.12. None: all.
+        #[arg(long = "kernel")]
+        kernels: Vec<String>,
+        /// Only the scenarios on this machine's kernel, no guest.
+        #[arg(long, conflicts_with = "kernels")]
+        host_only: bool,
+        /// Leave out the privileged container.
+        #[arg(long)]
+        no_container: bool,
+        /// Where the report and the consoles go (default target/vm-test).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Remove what install put in place; /etc/monitor stays unless --purge.
     Uninstall {
         #[command(flatten)]
@@ -95,7 +113,11 @@ impl Task {
     /// Whether the task builds the workspace (and so needs `setup`).
     fn builds(&self) -> bool {
         match self {
-            Task::Setup | Task::Run { .. } | Task::Test { .. } | Task::Bench { .. } => true,
+            Task::Setup
+            | Task::Run { .. }
+            | Task::Test { .. }
+            | Task::Bench { .. }
+            | Task::VmTest { .. } => true,
             Task::Install { no_build, .. } => !no_build,
             Task::Uninstall { .. } => false,
         }
@@ -162,6 +184,23 @@ fn run(cli: Cli) -> Result<()> {
             let rules = rules.is_dir().then_some(rules);
             let binary = root.join("target/release/monitor");
             bench::run(bench::Plan::new(short), &binary, rules, &out)
+        }
+        Task::VmTest {
+            kernels,
+            host_only,
+            no_container,
+            out,
+        } => {
+            cargo(&["build", "--release", "--package", "monitor"])?;
+            let root = workspace_root();
+            let kernels = match (host_only, kernels.is_empty()) {
+                (true, _) => Vec::new(),
+                (false, true) => vmtest::KERNELS.iter().map(|k| k.0.to_owned()).collect(),
+                (false, false) => kernels,
+            };
+            let out = out.unwrap_or_else(|| root.join("target/vm-test"));
+            let binary = root.join("target/release/monitor");
+            vmtest::run(&kernels, !(host_only || no_container), &binary, &root, &out)
         }
         Task::Uninstall { place, purge } => {
             let layout = install::Layout::new(&place.prefix, place.destdir.as_deref())?;
