@@ -277,6 +277,25 @@ fn bad_values_point_at_the_value() {
 }
 
 #[test]
+fn risk_scores_outside_elastic_range_are_refused() {
+    let with_score = |score: &str| {
+        let text = rule_text("type = \"eql\"\nquery = \"any where true\"\n")
+            .replace("risk_score = 47", &format!("risk_score = {score}"));
+        load_str(&text, "r.toml")
+    };
+    for score in ["0", "100"] {
+        assert_eq!(expect_rule(with_score(score)).risk_score.to_string(), score);
+    }
+    for score in ["101", "200", "-1"] {
+        let err = with_score(score).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("r.toml:8:14: risk_score {score} is out of range, expected 0 to 100"),
+        );
+    }
+}
+
+#[test]
 fn eql_error_position_is_inside_the_file() {
     // Multi-line literal string: the query starts on the line after `'''`.
     let query = "'''\nprocess where true\n and process.name == )\n'''";
