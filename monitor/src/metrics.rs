@@ -19,6 +19,9 @@
 //!
 //! Counters are totals since start, copied from the kernel's and the
 //! daemon's own counts once a second, so a scrape is at most a second old.
+//! Figures that change only on rare events (the reload counters, the rules
+//! gauge) are shown at zero from the start, so that a query or an alert on
+//! them works before the first such event.
 //! Without a listener no recorder is installed and the `metrics` calls do
 //! nothing.
 
@@ -62,8 +65,17 @@ pub fn serve(address: SocketAddr) -> Result<()> {
         warn!(%address, "metrics are served beyond this host");
     }
     info!(%address, "metrics served at http://{address}/metrics");
-    gauge!("monitor_rules_loaded").set(0.0);
+    register_at_zero();
     Ok(())
+}
+
+/// Shows at zero the figures that would otherwise appear only when they
+/// first change.
+fn register_at_zero() {
+    gauge!("monitor_rules_loaded").set(0.0);
+    for result in ["ok", "failed"] {
+        counter!("monitor_reloads_total", "result" => result).increment(0);
+    }
 }
 
 /// What the daemon measures itself, between log lines.
@@ -181,5 +193,28 @@ impl Metrics {
         self.evaluations = 0;
         self.evaluation_ns = 0;
         self.ring_peak = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reload_counters_are_shown_before_the_first_reload() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, register_at_zero);
+        let text = handle.render();
+        for line in [
+            "monitor_reloads_total{result=\"ok\"} 0",
+            "monitor_reloads_total{result=\"failed\"} 0",
+            "monitor_rules_loaded 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from:\n{text}"
+            );
+        }
     }
 }

@@ -1,15 +1,17 @@
 //! The `monitor rules` commands, and loading rule paths for the daemon.
 //!
 //! - `monitor rules check PATH...` loads rule files and directories and
-//!   prints what loaded, what was skipped (with the reason) and what failed
-//!   (with file:line:column); it exits non-zero only when something failed.
+//!   prints what loaded, what was skipped (with the reason), what failed
+//!   (with file:line:column) and which rules the daemon would leave out as
+//!   duplicates of a rule id loaded before; it exits non-zero only when
+//!   something failed.
 //! - `monitor rules test --events FILE PATH...` evaluates the rules over ECS
 //!   events read from an NDJSON file, offline, and prints the alerts exactly
 //!   as the daemon's `--output stdout` writes them.
 //!
 //! Not done yet: checking a rule's query against a field schema.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::error::Error;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
@@ -165,16 +167,32 @@ fn rule_set(paths: &[PathBuf]) -> Result<(RuleSet, usize)> {
     Ok((assembled.set, failed))
 }
 
-/// `monitor rules check`.
+/// `monitor rules check`. A rule whose id was loaded before is listed as
+/// dropped, as [`assemble`] would leave it out, and does not count as
+/// loaded; it does not make the check fail, as it does not stop the daemon.
 pub fn check(paths: &[PathBuf], out: &mut impl Write) -> Result<ExitCode> {
-    let (mut loaded, mut skipped, mut failed) = (0, 0, 0);
+    let (mut loaded, mut skipped, mut failed, mut dropped) = (0, 0, 0, 0);
+    // Each rule id, with the file it was first loaded from.
+    let mut first: HashMap<String, String> = HashMap::new();
     for (_, report) in load_paths(paths)? {
         for rule in &report.loaded {
+            if let Some(kept) = first.get(&rule.rule_id) {
+                writeln!(
+                    out,
+                    "dropped {}: {} ({}): duplicate rule id; this copy is left out, \
+                     the one loaded first runs ({kept})",
+                    rule.source, rule.name, rule.rule_id
+                )?;
+                dropped += 1;
+                continue;
+            }
+            first.insert(rule.rule_id.clone(), rule.source.clone());
             writeln!(
                 out,
                 "loaded  {}: {} ({})",
                 rule.source, rule.name, rule.rule_id
             )?;
+            loaded += 1;
         }
         for rule in &report.skipped {
             writeln!(
@@ -186,11 +204,14 @@ pub fn check(paths: &[PathBuf], out: &mut impl Write) -> Result<ExitCode> {
         for error in &report.failed {
             writeln!(out, "failed  {}", chain(error))?;
         }
-        loaded += report.loaded.len();
         skipped += report.skipped.len();
         failed += report.failed.len();
     }
-    writeln!(out, "{loaded} loaded, {skipped} skipped, {failed} failed")?;
+    write!(out, "{loaded} loaded, {skipped} skipped, {failed} failed")?;
+    if dropped > 0 {
+        write!(out, ", {dropped} duplicate(s) dropped")?;
+    }
+    writeln!(out)?;
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -310,6 +331,35 @@ mod tests {
         assert_eq!(assembled.set.len(), 1);
         assert_eq!(assembled.duplicates.len(), 1);
         assert_eq!(assembled.reports.iter().map(|r| r.1).sum::<usize>(), 2);
+    }
+
+    #[test]
+    fn check_lists_a_rule_id_loaded_twice_as_dropped() {
+        let dir = temp_rules();
+        let good = dir.path().join("good.toml");
+        let copy = dir.path().join("copy.toml");
+        std::fs::copy(&good, &copy).expect("copy");
+        let mut out = Vec::new();
+        let code = check(&[good.clone(), copy.clone()], &mut out).expect("check");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert_eq!(code, ExitCode::SUCCESS, "{text}");
+        let dropped = text
+            .lines()
+            .find(|l| l.starts_with("dropped "))
+            .unwrap_or_else(|| panic!("no dropped line: {text}"));
+        assert!(
+            dropped.starts_with(&format!("dropped {}: ", copy.display())),
+            "{dropped}"
+        );
+        assert!(
+            dropped.contains("duplicate rule id; this copy is left out")
+                && dropped.ends_with(&format!("({})", good.display())),
+            "{dropped}"
+        );
+        assert!(
+            text.ends_with("1 loaded, 0 skipped, 0 failed, 1 duplicate(s) dropped\n"),
+            "{text}"
+        );
     }
 
     #[test]

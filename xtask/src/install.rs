@@ -35,10 +35,11 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// The files of the workspace at `root`.
-    pub fn in_workspace(root: &Path) -> Sources {
+    /// The files of the workspace at `root`, with the daemon built at
+    /// `binary` (under the target directory, which may lie elsewhere).
+    pub fn in_workspace(root: &Path, binary: PathBuf) -> Sources {
         Sources {
-            binary: root.join("target/release/monitor"),
+            binary,
             unit: root.join("systemd/monitor.service"),
             metrics_drop_in: root.join("systemd/metrics.conf"),
             config: root.join("monitor/monitor.toml"),

@@ -20,7 +20,8 @@ mod install;
 mod setup;
 mod vmtest;
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context as _, Result, bail};
@@ -54,7 +55,8 @@ enum Task {
     Install {
         #[command(flatten)]
         place: Place,
-        /// Install target/release/monitor as it is, without building.
+        /// Install the release binary already built (under the target
+        /// directory) as it is, without building.
         #[arg(long)]
         no_build: bool,
     },
@@ -65,8 +67,8 @@ enum Task {
         /// Every step for a second or two: proves the benchmark works.
         #[arg(long)]
         short: bool,
-        /// Where the report goes (default xtask/report, or
-        /// target/bench-short with --short).
+        /// Where the report goes (default xtask/report, or bench-short
+        /// under the target directory with --short).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -142,7 +144,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Setup => Ok(()),
         Task::Run { args } => {
             cargo(&["build", "--release", "--package", "monitor"])?;
-            let binary = workspace_root().join("target/release/monitor");
+            let binary = release_binary();
             let status = Command::new(&binary)
                 .args(&args)
                 .status()
@@ -166,7 +168,7 @@ fn run(cli: Cli) -> Result<()> {
                 cargo(&["build", "--release", "--package", "monitor"])?;
             }
             let layout = install::Layout::new(&place.prefix, place.destdir.as_deref())?;
-            let sources = install::Sources::in_workspace(&workspace_root());
+            let sources = install::Sources::in_workspace(&workspace_root(), release_binary());
             print_lines(install::install(&sources, &layout)?);
             print_lines([install::systemctl(&layout, &["daemon-reload"])?]);
             Ok(())
@@ -175,15 +177,14 @@ fn run(cli: Cli) -> Result<()> {
             cargo(&["build", "--release", "--package", "monitor"])?;
             let root = workspace_root();
             let out = out.unwrap_or_else(|| match short {
-                true => root.join("target/bench-short"),
+                true => target_dir().join("bench-short"),
                 false => root.join("xtask/report"),
             });
             let shared = std::env::var_os("MONITOR_SHARED_DIR")
                 .map_or_else(|| root.join("../shared"), PathBuf::from);
             let rules = shared.join("detection-rules/linux");
             let rules = rules.is_dir().then_some(rules);
-            let binary = root.join("target/release/monitor");
-            bench::run(bench::Plan::new(short), &binary, rules, &out)
+            bench::run(bench::Plan::new(short), &release_binary(), rules, &out)
         }
         Task::VmTest {
             kernels,
@@ -238,11 +239,36 @@ fn check(status: std::process::ExitStatus, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_owned()
+}
+
+/// The directory cargo builds into, as `target_dir_of` finds it for this
+/// workspace and the environment xtask runs in.
+fn target_dir() -> PathBuf {
+    target_dir_of(&workspace_root(), std::env::var_os("CARGO_TARGET_DIR"))
+}
+
+/// The target directory of the workspace at `root`: `CARGO_TARGET_DIR`
+/// when it is set and not empty, taken relative to `root` if relative
+/// (xtask runs cargo there), else `root/target`.
+///
+/// Not done: a `build.target-dir` set in a cargo configuration file is
+/// not read.
+fn target_dir_of(root: &Path, from_env: Option<OsString>) -> PathBuf {
+    match from_env.filter(|dir| !dir.is_empty()) {
+        // An absolute path replaces `root` when joined.
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+/// The daemon as `cargo build --release --package monitor` leaves it.
+fn release_binary() -> PathBuf {
+    target_dir().join("release/monitor")
 }
 
 #[cfg(test)]
@@ -270,5 +296,15 @@ mod tests {
             }
         }
         assert!(parse(&["install", "--destdir"]).is_err());
+    }
+
+    #[test]
+    fn the_target_directory_follows_cargo_target_dir() {
+        let root = Path::new("/src/monitor");
+        let of = |dir: Option<&str>| target_dir_of(root, dir.map(OsString::from));
+        assert_eq!(of(None), root.join("target"));
+        assert_eq!(of(Some("")), root.join("target"));
+        assert_eq!(of(Some("/var/tmp/build")), Path::new("/var/tmp/build"));
+        assert_eq!(of(Some("build/out")), root.join("build/out"));
     }
 }

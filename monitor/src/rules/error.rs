@@ -17,6 +17,26 @@ pub enum RuleError {
         #[source]
         source: io::Error,
     },
+    /// The path is not a regular file once symbolic links are followed: a
+    /// device, a FIFO, a socket or a directory. It is not opened, since
+    /// opening some devices does something, and reading others never ends.
+    #[error("{path} is {kind}, not a regular file")]
+    NotRegular {
+        /// The path as given.
+        path: String,
+        /// What it is, with its article ("a character device").
+        kind: &'static str,
+    },
+    /// The file is larger than any rule file should be.
+    #[error("{path} holds {size} bytes, more than the {limit} a rule file may hold")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// Its size, or as much of it as was read.
+        size: u64,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The file is not valid TOML, or lacks a required key, or has a value of
     /// the wrong type.
     #[error("{path}:{line}:{column}: {message}")]
@@ -52,6 +72,8 @@ impl RuleError {
     pub fn path(&self) -> &str {
         match self {
             RuleError::Read { path, .. }
+            | RuleError::NotRegular { path, .. }
+            | RuleError::TooLarge { path, .. }
             | RuleError::Format { path, .. }
             | RuleError::Query { path, .. } => path,
         }
@@ -60,7 +82,9 @@ impl RuleError {
     /// The 1-based line and column in the file, when the error is about its text.
     pub fn position(&self) -> Option<(usize, usize)> {
         match self {
-            RuleError::Read { .. } => None,
+            RuleError::Read { .. } | RuleError::NotRegular { .. } | RuleError::TooLarge { .. } => {
+                None
+            }
             RuleError::Format { line, column, .. } | RuleError::Query { line, column, .. } => {
                 Some((*line, *column))
             }

@@ -6,7 +6,9 @@
 //! `threshold`, `esql`, `machine_learning`, ...) and EQL `sequence` and
 //! `sample` queries are reported as [`Skipped`], not as errors. Files that are
 //! broken (bad TOML, a missing key, an EQL syntax error) become [`RuleError`]s
-//! that point at a line and column in the file.
+//! that point at a line and column in the file. A path that is not a
+//! regular file, or a file over [`MAX_FILE_BYTES`], is an error too; inside
+//! a directory, FIFOs, devices and sockets are skipped, with the reason.
 //!
 //! A [`RuleSet`] indexes its rules by category and pinned `process.name`
 //! (`index`), so an event is only tested against rules that could match it.
@@ -18,6 +20,7 @@ mod error;
 mod index;
 mod model;
 mod parse;
+mod read;
 
 use std::collections::HashSet;
 use std::fs;
@@ -32,6 +35,7 @@ pub use model::{
     Loaded, Metadata, Rule, Severity, SkipReason, Skipped, Subtechnique, Tactic, Technique, Threat,
 };
 pub use parse::load_str;
+pub use read::MAX_FILE_BYTES;
 
 /// Prefix of [`Rule::source`] for rules compiled into the binary.
 pub const BUILTIN_PREFIX: &str = "built-in:";
@@ -56,13 +60,11 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
-/// Loads one rule file.
+/// Loads one rule file: a regular file (symbolic links followed) of at
+/// most [`MAX_FILE_BYTES`].
 pub fn load_file(path: &Path) -> Result<Loaded, RuleError> {
     let source = path.display().to_string();
-    let text = fs::read_to_string(path).map_err(|err| RuleError::Read {
-        path: source.clone(),
-        source: err,
-    })?;
+    let text = read::read_text(path, &source, MAX_FILE_BYTES)?;
     load_str(&text, &source)
 }
 
@@ -71,7 +73,8 @@ pub fn load_file(path: &Path) -> Result<Loaded, RuleError> {
 pub struct LoadReport {
     /// Rules ready to run.
     pub loaded: Vec<Rule>,
-    /// Well-formed rules that the monitor cannot run.
+    /// Well-formed rules that the monitor cannot run, and entries of a
+    /// directory that are not files to read (FIFOs, devices, sockets).
     pub skipped: Vec<Skipped>,
     /// Files (or directories) that could not be loaded.
     pub failed: Vec<RuleError>,
@@ -105,13 +108,17 @@ pub fn load_path(path: &Path) -> LoadReport {
 /// Loads every `*.toml` file under `dir`, recursively, in sorted path order.
 ///
 /// One bad file never stops the others; an unreadable directory is reported
-/// in [`LoadReport::failed`] too. Symbolic links to files and directories
-/// are followed; a directory reached twice (a link cycle) is read once.
+/// in [`LoadReport::failed`] too, and so is a `*.toml` link that leads
+/// nowhere. Symbolic links to files and directories are followed; a
+/// directory reached twice (a link cycle) is read once. Entries that are
+/// neither directories nor regular files, whatever their name, are
+/// reported in [`LoadReport::skipped`] and not opened.
 pub fn load_dir(dir: &Path) -> LoadReport {
     let mut report = LoadReport::default();
     let mut files = Vec::new();
     let mut visited = HashSet::new();
-    collect_toml(dir, &mut files, &mut report.failed, &mut visited);
+    collect_toml(dir, &mut files, &mut report, &mut visited);
+    report.skipped.sort_by(|a, b| a.source.cmp(&b.source));
     files.sort();
     for file in files {
         report.add(load_file(&file));
@@ -119,12 +126,13 @@ pub fn load_dir(dir: &Path) -> LoadReport {
     report
 }
 
-/// Collects `*.toml` files below `dir`. Links to directories are followed;
-/// `visited` (canonical paths) keeps a link cycle from recursing forever.
+/// Collects `*.toml` files below `dir`, and reports in `report` what cannot
+/// be read. Links are followed; `visited` (canonical paths) keeps a link
+/// cycle from recursing forever.
 fn collect_toml(
     dir: &Path,
     files: &mut Vec<PathBuf>,
-    failed: &mut Vec<RuleError>,
+    report: &mut LoadReport,
     visited: &mut HashSet<PathBuf>,
 ) {
     let read_error = |err| RuleError::Read {
@@ -137,26 +145,48 @@ fn collect_toml(
                 return;
             }
         }
-        Err(err) => return failed.push(read_error(err)),
+        Err(err) => return report.failed.push(read_error(err)),
     }
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(err) => return failed.push(read_error(err)),
+        Err(err) => return report.failed.push(read_error(err)),
     };
     for entry in entries {
         let entry = match entry {
             Ok(entry) => entry,
             Err(err) => {
-                failed.push(read_error(err));
+                report.failed.push(read_error(err));
                 continue;
             }
         };
         let path = entry.path();
-        if path.is_dir() {
-            collect_toml(&path, files, failed, visited);
-        } else if path.extension().is_some_and(|ext| ext == "toml") && path.is_file() {
-            files.push(path);
+        let is_toml = path.extension().is_some_and(|ext| ext == "toml");
+        match fs::metadata(&path) {
+            Ok(metadata) if metadata.is_dir() => collect_toml(&path, files, report, visited),
+            Ok(metadata) if metadata.is_file() => {
+                if is_toml {
+                    files.push(path);
+                }
+            }
+            Ok(metadata) => report.skipped.push(not_a_file(&path, &metadata)),
+            Err(err) if is_toml => report.failed.push(RuleError::Read {
+                path: path.display().to_string(),
+                source: err,
+            }),
+            Err(_) => {}
         }
+    }
+}
+
+/// The skip entry for a directory entry that is neither a directory nor a
+/// regular file; its file name stands in for the rule name.
+fn not_a_file(path: &Path, metadata: &fs::Metadata) -> Skipped {
+    let name = path.file_name().unwrap_or(path.as_os_str());
+    Skipped {
+        name: name.to_string_lossy().into_owned(),
+        rule_id: String::new(),
+        source: path.display().to_string(),
+        reason: SkipReason::NotRegular(read::kind(metadata.file_type())),
     }
 }
 

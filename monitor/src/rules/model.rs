@@ -222,6 +222,10 @@ pub enum SkipReason {
     Sequence,
     /// An EQL `sample` query, which needs state across events.
     Sample,
+    /// An entry of a rules directory that is neither a directory nor a
+    /// regular file (a FIFO, a device, a socket), so it is not opened; the
+    /// kind is kept for the message.
+    NotRegular(&'static str),
 }
 
 impl fmt::Display for SkipReason {
@@ -240,6 +244,7 @@ impl fmt::Display for SkipReason {
             }
             SkipReason::Sequence => f.write_str("sequence queries are not supported"),
             SkipReason::Sample => f.write_str("sample queries are not supported"),
+            SkipReason::NotRegular(kind) => write!(f, "{kind}, not a regular file, is not read"),
         }
     }
 }

@@ -29,6 +29,7 @@ struct RawRule {
     name: String,
     rule_id: String,
     description: String,
+    #[serde(deserialize_with = "risk_score")]
     risk_score: u8,
     severity: Severity,
     #[serde(rename = "type")]
@@ -51,6 +52,21 @@ struct RawRule {
     #[serde(flatten)]
     extra: toml::Table,
 }
+
+/// `rule.risk_score`, which Elastic defines from 0 to 100. The error names
+/// the range; toml places it at the value.
+fn risk_score<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u8, D::Error> {
+    let score = i64::deserialize(deserializer)?;
+    match u8::try_from(score) {
+        Ok(score) if score <= MAX_RISK_SCORE => Ok(score),
+        _ => Err(serde::de::Error::custom(format!(
+            "risk_score {score} is out of range, expected 0 to {MAX_RISK_SCORE}"
+        ))),
+    }
+}
+
+/// The highest `rule.risk_score` Elastic allows.
+const MAX_RISK_SCORE: u8 = 100;
 
 /// Only the spans needed to place errors: the `[rule]` table and its query.
 #[derive(Deserialize)]

@@ -277,6 +277,25 @@ fn bad_values_point_at_the_value() {
 }
 
 #[test]
+fn risk_scores_outside_elastic_range_are_refused() {
+    let with_score = |score: &str| {
+        let text = rule_text("type = \"eql\"\nquery = \"any where true\"\n")
+            .replace("risk_score = 47", &format!("risk_score = {score}"));
+        load_str(&text, "r.toml")
+    };
+    for score in ["0", "100"] {
+        assert_eq!(expect_rule(with_score(score)).risk_score.to_string(), score);
+    }
+    for score in ["101", "200", "-1"] {
+        let err = with_score(score).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("r.toml:8:14: risk_score {score} is out of range, expected 0 to 100"),
+        );
+    }
+}
+
+#[test]
 fn eql_error_position_is_inside_the_file() {
     // Multi-line literal string: the query starts on the line after `'''`.
     let query = "'''\nprocess where true\n and process.name == )\n'''";
@@ -363,4 +382,89 @@ fn linked_directories_are_followed_once() {
     let report = load_dir(&top);
     assert_eq!(report.loaded.len(), 1, "{:?}", report.failed);
     assert!(report.failed.is_empty());
+}
+
+#[test]
+fn only_regular_files_within_the_size_limit_are_read() -> std::io::Result<()> {
+    let err = load_file(Path::new("/dev/zero")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/dev/zero is a character device, not a regular file"
+    );
+    let report = load_path(Path::new("/dev/zero"));
+    assert!(
+        matches!(report.failed.as_slice(), [RuleError::NotRegular { .. }]),
+        "{report:?}"
+    );
+
+    let dir = tempfile::tempdir()?;
+    let link = dir.path().join("null.toml");
+    std::os::unix::fs::symlink("/dev/null", &link)?;
+    let err = load_file(&link).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RuleError::NotRegular {
+                kind: "a character device",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = load_file(dir.path()).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("is a directory, not a regular file")
+    );
+
+    // Sparse: nothing is written, and nothing should be read.
+    let big = dir.path().join("big.toml");
+    std::fs::File::create(&big)?.set_len(MAX_FILE_BYTES + 1)?;
+    let err = load_file(&big).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} holds 4194305 bytes, more than the 4194304 a rule file may hold",
+            big.display()
+        )
+    );
+    Ok(())
+}
+
+#[test]
+fn odd_directory_entries_are_reported_not_opened() -> std::io::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let good = rule_text("type = \"eql\"\nquery = \"process where true\"\n");
+    std::fs::write(dir.path().join("good.toml"), good)?;
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.toml"))?;
+    let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("control"))?;
+    std::os::unix::fs::symlink(dir.path().join("gone"), dir.path().join("gone.toml"))?;
+    std::os::unix::fs::symlink(dir.path().join("gone"), dir.path().join("gone.txt"))?;
+
+    let report = load_dir(dir.path());
+    assert_eq!(report.loaded.len(), 1, "{report:?}");
+    let skipped: Vec<(&str, String)> = report
+        .skipped
+        .iter()
+        .map(|s| (s.name.as_str(), s.reason.to_string()))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            (
+                "control",
+                "a socket, not a regular file, is not read".into()
+            ),
+            (
+                "zero.toml",
+                "a character device, not a regular file, is not read".into()
+            ),
+        ]
+    );
+    // A link to nothing is an error when it looks like a rule file.
+    assert!(
+        matches!(report.failed.as_slice(), [RuleError::Read { path, .. }] if path.ends_with("gone.toml")),
+        "{report:?}"
+    );
+    Ok(())
 }

@@ -18,8 +18,8 @@
 //! Needs root, and installs what it compares with from Debian's packages
 //! (libbpf-tools, bpftrace, bpftool, auditd, laurel). tracefs is mounted
 //! for execsnoop and bpftrace if it is not, and unmounted again after.
-//! `--short` runs every step briefly and writes the report under `target/`,
-//! to prove the benchmark works, not to measure.
+//! `--short` runs every step briefly and writes the report under the target
+//! directory, to prove the benchmark works, not to measure.
 //!
 //! Not done: comparing with the previous report to call out regressions.
 // TODO(#9): compare every figure with the previous report and call out a

@@ -40,10 +40,7 @@ fn workspace_root() -> PathBuf {
 fn sources(scratch: &Scratch) -> Sources {
     let binary = scratch.0.join("monitor-binary");
     fs::write(&binary, b"\x7fELF stand-in").expect("write stand-in binary");
-    Sources {
-        binary,
-        ..Sources::in_workspace(&workspace_root())
-    }
+    Sources::in_workspace(&workspace_root(), binary)
 }
 
 fn mode(path: &Path) -> u32 {
