@@ -226,7 +226,10 @@ fn differences(
             "executable",
             &record.executable.as_deref().map(String::from_utf8_lossy),
             &String::from_utf8_lossy(exe),
-            record.executable.as_deref().is_some_and(|r| same_path(r, exe)),
+            record
+                .executable
+                .as_deref()
+                .is_some_and(|r| same_path(r, exe)),
         );
     }
     if let Some(cwd) = &seen.working_directory {

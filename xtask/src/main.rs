@@ -9,6 +9,9 @@
 //!   after installing the Debian packages the tests use if they are missing.
 //! - `bench` measures the monitor against other exec monitors on the same
 //!   workloads and writes a report with plots (`bench/mod.rs`).
+//! - `vm-test` runs the same scenarios on this kernel, on Debian's other
+//!   kernels in qemu guests under systemd, and in a privileged podman
+//!   container, and compares the events (`vmtest/mod.rs`).
 //! - `install` builds the daemon in release mode and installs it with its
 //!   systemd unit and default configuration; `uninstall` removes them.
 //!
@@ -199,8 +202,8 @@ fn run(cli: Cli) -> Result<()> {
                 (false, true) => vmtest::KERNELS.iter().map(|k| k.0.to_owned()).collect(),
                 (false, false) => kernels,
             };
-            let out = out.unwrap_or_else(|| root.join("target/vm-test"));
-            let binary = root.join("target/release/monitor");
+            let out = out.unwrap_or_else(|| target_dir().join("vm-test"));
+            let binary = release_binary();
             vmtest::run(&kernels, !(host_only || no_container), &binary, &root, &out)
         }
         Task::Uninstall { place, purge } => {

@@ -11,7 +11,8 @@
 //! lack `CAP_SYS_RESOURCE`, so the container's limits are set below its
 //! own instead of podman's higher defaults.
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -32,16 +33,17 @@ const MACHINE_FLAGS: [&str; 4] = [
 ];
 
 /// Builds the image and runs the scenario; the checks it made.
-pub fn run(root: &Path, rootfs: &Path) -> Result<Vec<Check>> {
+pub fn run(root: &Path, binary: &Path, rootfs: &Path, out: &Path) -> Result<Vec<Check>> {
     let mut checks = Vec::new();
     import_base(rootfs)?;
+    let context = build_context(root, binary, out)?;
     let build = Command::new("podman")
         .args(["--runtime", "runc", "build"])
         .args(MACHINE_FLAGS)
         .args(["--build-arg", &format!("BASE={BASE_IMAGE}")])
         .args(["--build-arg", "BINARY_FROM=prebuilt", "-t", IMAGE])
         .args(["-f", "Containerfile", "."])
-        .current_dir(root)
+        .current_dir(&context)
         .output()
         .context("running podman build")?;
     let built = build.status.success();
@@ -58,10 +60,16 @@ pub fn run(root: &Path, rootfs: &Path) -> Result<Vec<Check>> {
     let _ = Command::new("podman").args(["rm", "-f", NAME]).output();
     let mut args: Vec<String> = vec!["--runtime".into(), "runc".into(), "run".into(), "-d".into()];
     args.extend(MACHINE_FLAGS.iter().map(|s| (*s).to_owned()));
-    args.extend(line.iter().skip(2).map(|a| match a.as_str() {
-        "monitor" => IMAGE.to_owned(),
-        other => other.replace("--name=monitor", &format!("--name={NAME}")),
-    }));
+    // Without --rm, so that the exit code can be read after the stop.
+    args.extend(
+        line.iter()
+            .skip(2)
+            .filter(|a| *a != "--rm")
+            .map(|a| match a.as_str() {
+                "monitor" => IMAGE.to_owned(),
+                other => other.to_owned(),
+            }),
+    );
     if let Some(i) = args.iter().position(|a| a == "--name") {
         args[i + 1] = NAME.to_owned();
     }
@@ -119,6 +127,26 @@ pub fn run(root: &Path, rootfs: &Path) -> Result<Vec<Check>> {
     ));
     let _ = Command::new("podman").args(["rm", "-f", NAME]).output();
     Ok(checks)
+}
+
+/// A build context with only what the image takes, at the places the
+/// `Containerfile` names: wherever cargo put the binary, the context holds
+/// it at `target/release/monitor`.
+fn build_context(root: &Path, binary: &Path, out: &Path) -> Result<PathBuf> {
+    let context = out.join("container-context");
+    if context.exists() {
+        fs::remove_dir_all(&context)?;
+    }
+    for (from, to) in [
+        (root.join("Containerfile"), "Containerfile"),
+        (root.join("monitor/monitor.toml"), "monitor/monitor.toml"),
+        (binary.to_owned(), "target/release/monitor"),
+    ] {
+        let to = context.join(to);
+        fs::create_dir_all(to.parent().expect("a file in a folder"))?;
+        fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
+    }
+    Ok(context)
 }
 
 /// The guest's root, without kernels, as podman's base image (once).
@@ -203,9 +231,8 @@ fn wait_alert(pid: u32, timeout: Duration) -> Option<Value> {
 }
 
 fn tail(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let start = text.len().saturating_sub(800);
-    text[text.floor_char_boundary(start)..].to_owned()
+    let start = bytes.len().saturating_sub(800);
+    String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
 
 #[cfg(test)]

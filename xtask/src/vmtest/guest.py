@@ -236,7 +236,8 @@ def guest(checks, result):
                f"CapEff {eff} uid {uid}")
     security = sh("systemd-analyze", "security", "monitor.service", "--no-pager")
     exposure = [l for l in security.stdout.splitlines() if "Overall exposure level" in l]
-    result["exposure"] = exposure[0].split()[-2] if exposure else None
+    # "→ Overall exposure level for monitor.service: 0.8 SAFE 😀"
+    result["exposure"] = exposure[0].split("monitor.service:")[1].split()[0] if exposure else None
     checks.add("systemd-analyze security on the installed unit", exposure, exposure)
 
     source = JournalSource()
@@ -274,7 +275,7 @@ def host(checks, result, binary):
     out_path = os.path.join(work, "alerts.json")
     with open(out_path, "w") as out, open(os.path.join(work, "log"), "w") as err:
         daemon = subprocess.Popen(
-            [binary, "--config", "/dev/null", "--rules", rules, "--output", "stdout"],
+            [binary, "--config", "/dev/null", "--rules", rules, "--builtin-rules", "--output", "stdout"],
             stdout=out, stderr=err)
     deadline = time.time() + 60
     while time.time() < deadline and "INFO ready" not in open(os.path.join(work, "log")).read():

@@ -137,7 +137,7 @@ pub fn run(
             outcomes.push(Outcome {
                 series: "container".to_owned(),
                 release: outcomes[0].release.clone(),
-                checks: container::run(root, &rootfs)?,
+                checks: container::run(root, binary, &rootfs, out)?,
                 fields: None,
                 exposure: None,
             });
@@ -169,10 +169,7 @@ fn stage(binary: &Path, root: &Path, share: &Path) -> Result<()> {
     fs::create_dir_all(share)?;
     fs::write(share.join("guest.py"), GUEST_SCRIPT)?;
     let layout = install::Layout::new(Path::new("/usr/local"), Some(&share.join("stage")))?;
-    let sources = install::Sources {
-        binary: binary.to_owned(),
-        ..install::Sources::in_workspace(root)
-    };
+    let sources = install::Sources::in_workspace(root, binary.to_owned());
     install::install(&sources, &layout)?;
     Ok(())
 }
@@ -180,7 +177,10 @@ fn stage(binary: &Path, root: &Path, share: &Path) -> Result<()> {
 fn run_on_host(binary: &Path, share: &Path, out: &Path) -> Result<Outcome> {
     eprintln!("vm-test: the scenarios on this machine's kernel");
     let result = out.join("result-host.json");
-    let status = Command::new("python3")
+    // In a session of its own, as the guest's service is: the scenarios'
+    // processes then have a live session and group leader on both sides.
+    let status = Command::new("setsid")
+        .args(["--wait", "python3"])
         .arg(share.join("guest.py"))
         .arg("--host")
         .arg(binary)
@@ -580,7 +580,7 @@ mod tests {
 
     #[test]
     fn the_newest_kernel_package_sorts_last() {
-        let mut names = vec![
+        let mut names = [
             "linux-image-6.12.95+deb12-amd64",
             "linux-image-6.12.100+deb12-amd64",
             "linux-image-6.12.9+deb12-amd64",
