@@ -175,7 +175,8 @@ fn differences(
         &seen.ppid,
         record.ppid == seen.ppid,
     );
-    let start = record.start_ns / ticks;
+    // /proc shifts start times by the reader's time namespace's offset.
+    let start = record.start_ns.saturating_add_signed(boottime_offset_ns()) / ticks;
     check(
         "start (clock ticks)",
         &start,
@@ -216,37 +217,57 @@ fn differences(
         &lossy_all(args),
         record.args == args && seen.args == args,
     );
-    // A binary replaced on disk since the start shows as "... (deleted)".
-    if let Some(exe) = seen
-        .executable
-        .as_ref()
-        .filter(|e| !e.ends_with(b" (deleted)"))
-    {
+    // A file or folder removed since shows in /proc as "... (deleted)"; the
+    // kernel side names it without that mark, so there is nothing to compare.
+    let live = |path: &Option<Vec<u8>>| path.clone().filter(|p| !p.ends_with(b" (deleted)"));
+    if let Some(exe) = live(&seen.executable) {
         check(
             "executable",
             &record.executable.as_deref().map(String::from_utf8_lossy),
-            &String::from_utf8_lossy(exe),
+            &String::from_utf8_lossy(&exe),
             record
                 .executable
                 .as_deref()
-                .is_some_and(|r| same_path(r, exe)),
+                .is_some_and(|r| same_path(r, &exe)),
         );
     }
-    if let Some(cwd) = &seen.working_directory {
+    if let Some(cwd) = live(&seen.working_directory) {
         check(
             "working directory",
             &record
                 .working_directory
                 .as_deref()
                 .map(String::from_utf8_lossy),
-            &String::from_utf8_lossy(cwd),
+            &String::from_utf8_lossy(&cwd),
             record
                 .working_directory
                 .as_deref()
-                .is_some_and(|r| same_path(r, cwd)),
+                .is_some_and(|r| same_path(r, &cwd)),
         );
     }
     out
+}
+
+/// The boot clock offset of this process's time namespace, in
+/// nanoseconds; 0 outside one, or on a kernel without time namespaces.
+fn boottime_offset_ns() -> i64 {
+    let text = std::fs::read_to_string("/proc/self/timens_offsets").unwrap_or_default();
+    parse_boottime_offset(&text)
+}
+
+/// The `boottime <seconds> <nanoseconds>` line of `timens_offsets`.
+fn parse_boottime_offset(text: &str) -> i64 {
+    text.lines()
+        .find_map(|line| {
+            let mut words = line.split_whitespace();
+            if words.next()? != "boottime" {
+                return None;
+            }
+            let secs: i64 = words.next()?.parse().ok()?;
+            let nanos: i64 = words.next()?.parse().ok()?;
+            Some(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
+        })
+        .unwrap_or(0)
 }
 
 /// Whether the path the kernel side read names the file /proc names. Under
@@ -310,6 +331,16 @@ mod tests {
             found[2].starts_with("arguments read as [\"garbage\"]"),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn a_time_namespace_offset_is_read() {
+        assert_eq!(
+            parse_boottime_offset("monotonic 0 0\nboottime 5 250\n"),
+            5_000_000_250
+        );
+        assert_eq!(parse_boottime_offset("boottime -2 0\n"), -2_000_000_000);
+        assert_eq!(parse_boottime_offset(""), 0);
     }
 
     #[test]

@@ -527,3 +527,39 @@ fn the_start_up_self_check_is_an_exec_of_the_daemon_read_right() {
     assert_eq!(args[3..], ["two words", "", "caf\u{e9}"]);
     assert_eq!(event["process"]["parent"]["pid"], daemon.pid().as_raw());
 }
+
+#[test]
+fn the_self_check_passes_in_a_time_namespace_and_a_removed_folder() {
+    if !privileged() {
+        return;
+    }
+    // /proc shifts start times by the reader's boot clock offset, and
+    // marks a removed working directory: neither is a wrong offset.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gone = dir.path().join("gone");
+    std::fs::create_dir(&gone).expect("mkdir");
+    let script = format!(
+        "cd {} && rmdir {} && exec \"$@\"",
+        gone.display(),
+        gone.display()
+    );
+    let command = [
+        "unshare",
+        "--time",
+        "--fork",
+        "--boottime",
+        "100000",
+        "--",
+        "/bin/sh",
+        "-c",
+        &script,
+        "sh",
+        support::BINARY,
+    ];
+    let daemon = Daemon::start_wrapped(&command, &[], &[]);
+    assert!(
+        daemon.stderr().contains("self-check passed"),
+        "{}",
+        daemon.stderr()
+    );
+}
