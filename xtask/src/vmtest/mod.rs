@@ -229,10 +229,6 @@ fn ensure_rootfs(cache: &Path) -> Result<PathBuf> {
         "/dev/vda / ext4 rw,errors=remount-ro 0 1\n",
     )?;
     fs::write(etc.join("hostname"), "vmtest\n")?;
-    fs::write(
-        etc.join("apt/sources.list"),
-        format!("deb {MIRROR} {SUITE} main\n"),
-    )?;
     let units = etc.join("systemd/system");
     // Timers that would only slow a short boot down.
     for timer in ["apt-daily", "apt-daily-upgrade", "e2scrub_all", "fstrim"] {
@@ -277,6 +273,11 @@ fn ensure_kernel(rootfs: &Path, series: &str) -> Result<String> {
     }
     let pattern = KERNELS.iter().find(|k| k.0 == series).expect("checked").1;
     eprintln!("vm-test: installing Debian's {series} kernel in the guest's root");
+    // Debian 12 ships 6.1; its 6.12 comes from bookworm-backports.
+    fs::write(
+        rootfs.join("etc/apt/sources.list"),
+        format!("deb {MIRROR} {SUITE} main\ndeb {MIRROR} {SUITE}-backports main\n"),
+    )?;
     let _proc = Mounted::proc(rootfs)?;
     sh(Command::new("chroot")
         .arg(rootfs)
