@@ -35,7 +35,7 @@ use crate::loss::{DaemonCounters, LossReporter};
 use crate::metrics::{self, Gauges, Metrics};
 use crate::notify::Notifier;
 use crate::output::{OutputLoss, Outputs};
-use crate::probe::Probe;
+use crate::probe::{Probe, WAKEUP_GAP};
 use crate::process::{ProcessTable, scan::ScannedProcess};
 use crate::record::Record;
 use crate::reload::Reloader;
@@ -282,17 +282,67 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// never empties does not starve the signals and the loss reports; returns
 /// whether the ring buffer was emptied.
 fn batch(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> bool {
+    turn(ring, pipeline).emptied
+}
+
+/// What one batch did.
+struct Turn {
+    /// Records handled.
+    handled: usize,
+    /// The ring buffer was emptied.
+    emptied: bool,
+}
+
+/// [`batch`], also saying how many records it handled.
+fn turn(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> Turn {
     let turn_ends = Instant::now() + BATCH_TIME;
-    for _ in 0..BATCH {
+    let mut handled = 0;
+    while handled < BATCH {
         let Some(item) = ring.next() else {
-            return true;
+            return Turn {
+                handled,
+                emptied: true,
+            };
         };
         pipeline.handle(&item);
+        handled += 1;
         if Instant::now() >= turn_ends {
             break;
         }
     }
-    false
+    Turn {
+        handled,
+        emptied: false,
+    }
+}
+
+/// When the reader looks into the ring buffer without being woken: the
+/// kernel side wakes it at most once per [`WAKEUP_GAP`], and records that
+/// come within the gap are fetched by this look, one gap after the last
+/// wake-up or look that found records. Once a look finds none, the next
+/// record comes more than a gap after the last wake-up, and wakes it.
+#[derive(Default)]
+struct FollowUp(Option<tokio::time::Instant>);
+
+impl FollowUp {
+    /// After a wake-up or a look that handled `handled` records.
+    fn after(&mut self, turn: &Turn) {
+        self.0 = if !turn.emptied {
+            Some(tokio::time::Instant::now())
+        } else if turn.handled > 0 {
+            Some(tokio::time::Instant::now() + WAKEUP_GAP)
+        } else {
+            None
+        };
+    }
+
+    /// Completes when the look is due; never when none is.
+    async fn due(&self) {
+        match self.0 {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    }
 }
 
 /// Registers a map's descriptor with the runtime, for readiness only.
@@ -343,16 +393,24 @@ pub struct Control {
 /// always, until the check's own exec has been compared or its time is up.
 async fn self_check(ring: &mut AsyncFd<RingBuf<MapData>>, pipeline: &mut Pipeline) -> Result<()> {
     let started = Instant::now();
+    let mut last_record = started;
+    let mut seen = 0;
     pipeline.self_check = Some(SelfCheck::start()?);
     while pipeline.self_check.as_ref().is_some_and(SelfCheck::pending)
-        && started.elapsed() < selfcheck::WAIT
+        && last_record.elapsed() < selfcheck::IDLE_WAIT
+        && started.elapsed() < selfcheck::MOST_WAIT
     {
-        if batch(ring.get_mut(), pipeline) {
+        let done = turn(ring.get_mut(), pipeline);
+        if done.handled > 0 {
+            seen += done.handled as u64;
+            last_record = Instant::now();
+        }
+        if done.emptied {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
     let check = pipeline.self_check.take().expect("set above");
-    check.finish()?;
+    check.finish(seen, started.elapsed())?;
     info!(
         elapsed_ms = started.elapsed().as_millis(),
         "self-check passed: a known exec read in the kernel matches /proc"
@@ -399,6 +457,7 @@ pub async fn run(
     let mut stats = every(control.stats_interval);
     stats.tick().await;
     let mut poll = every(POLL_INTERVAL);
+    let mut follow_up = FollowUp::default();
     let mut watchdog = control.notifier.watchdog_interval().map(every);
     let mut refresh = control.metrics_served.then(|| every(metrics::REFRESH));
     let mut reporter = LossReporter::default();
@@ -414,7 +473,9 @@ pub async fn run(
         tokio::select! {
             ready = ring.readable_mut() => {
                 let mut guard = ready.context("waiting for the ring buffer")?;
-                if batch(guard.get_inner_mut(), &mut pipeline) {
+                let done = turn(guard.get_inner_mut(), &mut pipeline);
+                follow_up.after(&done);
+                if done.emptied {
                     guard.clear_ready();
                 } else {
                     drop(guard);
@@ -432,6 +493,13 @@ pub async fn run(
                 let mut guard = ready.context("waiting for the probe's log")?;
                 guard.get_inner_mut().flush();
                 guard.clear_ready();
+            }
+            () = follow_up.due() => {
+                let done = turn(ring.get_mut(), &mut pipeline);
+                follow_up.after(&done);
+                if !done.emptied {
+                    tokio::task::yield_now().await;
+                }
             }
             _ = poll.tick() => {
                 if !batch(ring.get_mut(), &mut pipeline) {

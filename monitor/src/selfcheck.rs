@@ -33,8 +33,23 @@ const CHILD_MARK: &str = "--self-check-child";
 /// The name the child runs under (its argv[0]).
 const CHILD_NAME: &str = "monitor-self-check";
 
-/// How long the daemon waits for the child's exec record.
-pub const WAIT: Duration = Duration::from_secs(10);
+/// How long the daemon waits for the child's exec record while the ring
+/// buffer has nothing else for it...
+pub const IDLE_WAIT: Duration = Duration::from_secs(10);
+
+/// ...and at most, however busy the host (a storm of execs at start can
+/// put many records ahead of the child's).
+pub const MOST_WAIT: Duration = Duration::from_secs(120);
+
+/// Why the daemon refuses to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Refusal {
+    /// The record differs from /proc: the offsets do not fit.
+    Differs(String),
+    /// /proc does not show the process the record names: it belongs to
+    /// another pid namespace than the host's.
+    ForeignProc(String),
+}
 
 /// Whether this process was started as the self-check's child.
 pub fn is_child() -> bool {
@@ -53,7 +68,7 @@ pub struct SelfCheck {
     child: Child,
     /// The child's argv, exactly.
     args: Vec<Vec<u8>>,
-    outcome: Option<Result<(), String>>,
+    outcome: Option<Result<(), Refusal>>,
 }
 
 impl SelfCheck {
@@ -89,7 +104,7 @@ impl SelfCheck {
         if self.outcome.is_some() || !self.is_childs(record) {
             return;
         }
-        self.outcome = Some(compare(record, &self.args, self.child.id()));
+        self.outcome = Some(compare(record, &self.args));
     }
 
     /// Whether the child's record is still awaited.
@@ -99,57 +114,82 @@ impl SelfCheck {
 
     /// Ends the check: stops the child and says whether the kernel side
     /// read it right.
-    pub fn finish(mut self) -> Result<()> {
+    pub fn finish(mut self, records_seen: u64, waited: Duration) -> Result<()> {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
         match self.outcome {
             Some(Ok(())) => Ok(()),
-            Some(Err(differences)) => bail!(
+            Some(Err(Refusal::Differs(differences))) => bail!(
                 "start-up self-check failed: the eBPF program read a known exec differently \
                  from /proc ({differences}); the structure offsets taken from BTF do not fit \
                  this kernel, so no event could be trusted; refusing to run"
             ),
+            Some(Err(Refusal::ForeignProc(what))) => bail!(
+                "start-up self-check failed: {what}; this /proc belongs to another pid \
+                 namespace than the host's, whose pids the kernel side reports: run the daemon \
+                 in the host's pid namespace (in a container, with --pid=host); refusing to run"
+            ),
+            None if records_seen == 0 => bail!(
+                "start-up self-check failed: no exec record arrived within {} s, not even for \
+                 a known process of the daemon's own; the exec tracepoint or the ring buffer \
+                 does not work on this kernel; refusing to run",
+                waited.as_secs()
+            ),
             None => bail!(
-                "start-up self-check failed: no exec record for a known process arrived \
-                 within {} s; the exec tracepoint or the ring buffer does not work on this \
-                 kernel; refusing to run",
-                WAIT.as_secs()
+                "start-up self-check failed: the exec record of a known process of the \
+                 daemon's own was not among the {records_seen} records handled in {} s (their \
+                 arguments or file name read wrong, or the record lost to a full ring buffer); \
+                 refusing to run",
+                waited.as_secs()
             ),
         }
     }
 
-    /// The child's record: its pid in our namespace, or, when the pid read
-    /// is wrong, its arguments.
+    /// The child's record: the one with its arguments, which hold a nonce
+    /// no other exec carries; or, should the arguments be read wrong, an
+    /// exec of `/proc/self/exe` with the child's pid in its namespace (a pid
+    /// alone could be another namespace's process).
     fn is_childs(&self, record: &ExecRecord) -> bool {
-        let pid = self.child.id();
-        record.vpid == pid || record.pid == pid || record.args == self.args
+        record.args == self.args
+            || (record.filename == b"/proc/self/exe" && record.vpid == self.child.id())
     }
 }
 
 /// Compares the record with /proc; the differences, named, on mismatch.
-fn compare(record: &ExecRecord, args: &[Vec<u8>], child_pid: u32) -> Result<(), String> {
-    // /proc is read by the pid the kernel side read: if that is wrong, the
-    // comparison below says so (the arguments differ, or nothing is there).
-    let Some(seen) = scan::read_process(record.pid, usize::MAX) else {
-        return Err(format!(
-            "process id read as {}, which /proc does not know (the child is {child_pid})",
-            record.pid
-        ));
+fn compare(record: &ExecRecord, args: &[Vec<u8>]) -> Result<(), Refusal> {
+    // /proc is read by the pid the kernel side read. A record whose
+    // arguments are right names the child for sure: if /proc then shows
+    // nothing or another process there, it is the wrong /proc.
+    let seen = scan::read_process(record.pid, usize::MAX);
+    let foreign = |what: String| {
+        if record.args == args {
+            Refusal::ForeignProc(what)
+        } else {
+            Refusal::Differs(what)
+        }
     };
-    let differences = differences(record, &seen, args, child_pid);
+    let Some(seen) = seen else {
+        return Err(foreign(format!(
+            "process id read as {}, which /proc does not show",
+            record.pid
+        )));
+    };
+    if seen.args != args {
+        return Err(foreign(format!(
+            "process id read as {}, which /proc shows running {:?}",
+            record.pid,
+            lossy_all(&seen.args)
+        )));
+    }
+    let differences = differences(record, &seen, args);
     if differences.is_empty() {
         Ok(())
     } else {
-        Err(differences.join("; "))
+        Err(Refusal::Differs(differences.join("; ")))
     }
 }
 
-fn differences(
-    record: &ExecRecord,
-    seen: &ScannedProcess,
-    args: &[Vec<u8>],
-    child_pid: u32,
-) -> Vec<String> {
+fn differences(record: &ExecRecord, seen: &ScannedProcess, args: &[Vec<u8>]) -> Vec<String> {
     let ticks = 1_000_000_000 / scan::ticks_per_second().max(1);
     let mut out = Vec::new();
     let mut check = |field: &str, read: &dyn Debug, expected: &dyn Debug, same: bool| {
@@ -157,12 +197,6 @@ fn differences(
             out.push(format!("{field} read as {read:?}, /proc says {expected:?}"));
         }
     };
-    check(
-        "pid in its namespace",
-        &record.vpid,
-        &child_pid,
-        record.vpid == child_pid,
-    );
     check(
         "namespace pid",
         &record.vpid,
@@ -214,8 +248,8 @@ fn differences(
     check(
         "arguments",
         &lossy_all(&record.args),
-        &lossy_all(args),
-        record.args == args && seen.args == args,
+        &lossy_all(&seen.args),
+        record.args == args,
     );
     // A file or folder removed since shows in /proc as "... (deleted)"; the
     // kernel side names it without that mark, so there is nothing to compare.
@@ -273,7 +307,12 @@ fn parse_boottime_offset(text: &str) -> i64 {
 /// Whether the path the kernel side read names the file /proc names. Under
 /// a chroot, /proc gives paths from the process's root, the kernel side
 /// from its mount namespace's: the second then ends with the first.
+/// A path too deep for the kernel side's walk starts with `...` and holds
+/// the end of the path: it must end /proc's.
 fn same_path(read: &[u8], proc: &[u8]) -> bool {
+    if let Some(end) = read.strip_prefix(b"...") {
+        return proc.ends_with(end);
+    }
     read == proc || (read.starts_with(b"/") && (proc == b"/" || read.ends_with(proc)))
 }
 
@@ -314,16 +353,13 @@ mod tests {
     fn a_faithful_record_passes_and_each_wrong_field_is_named() {
         let me = scan::read_process(std::process::id(), usize::MAX).expect("read myself");
         let good = record_of(&me);
-        assert_eq!(
-            differences(&good, &me, &me.args, me.vpid),
-            Vec::<String>::new()
-        );
+        assert_eq!(differences(&good, &me, &me.args), Vec::<String>::new());
 
         let mut bad = good.clone();
         bad.ppid += 1;
         bad.uid += 7;
         bad.args = vec![b"garbage".to_vec()];
-        let found = differences(&bad, &me, &me.args, me.vpid);
+        let found = differences(&bad, &me, &me.args);
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(found[0].starts_with("parent pid read as"), "{found:?}");
         assert!(found[1].starts_with("user id read as"), "{found:?}");
@@ -350,14 +386,35 @@ mod tests {
         assert!(same_path(b"/srv/root", b"/"));
         assert!(!same_path(b"/usr/bin/y", b"/usr/bin/x"));
         assert!(!same_path(b"", b"/"));
+        // Cut by the kernel side's walk: the end must match.
+        assert!(same_path(b".../a/a/x", b"/tmp/d/a/a/a/x"));
+        assert!(!same_path(b".../a/b/x", b"/tmp/d/a/a/a/x"));
     }
 
     #[test]
-    fn a_record_for_a_pid_proc_does_not_know_is_a_mismatch() {
+    fn a_pid_proc_does_not_show_is_the_offsets_or_the_namespace() {
         let me = scan::read_process(std::process::id(), usize::MAX).expect("read myself");
         let mut record = record_of(&me);
         record.pid = u32::MAX - 1;
-        let error = compare(&record, &me.args, me.vpid).unwrap_err();
-        assert!(error.contains("which /proc does not know"), "{error}");
+        // The arguments are right, so the record is the child's for sure:
+        // /proc is another namespace's.
+        let Err(Refusal::ForeignProc(what)) = compare(&record, &me.args) else {
+            panic!("not a foreign /proc");
+        };
+        assert!(what.contains("which /proc does not show"), "{what}");
+        // With arguments read wrong too, the offsets are to blame.
+        record.args = vec![b"garbage".to_vec()];
+        assert!(matches!(
+            compare(&record, &me.args),
+            Err(Refusal::Differs(_))
+        ));
+        // Another process at that pid, which /proc shows running other
+        // arguments.
+        record.pid = 1;
+        record.args = me.args.clone();
+        let Err(Refusal::ForeignProc(what)) = compare(&record, &me.args) else {
+            panic!("not a foreign /proc");
+        };
+        assert!(what.contains("which /proc shows running"), "{what}");
     }
 }

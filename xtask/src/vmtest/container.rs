@@ -37,6 +37,8 @@ pub fn run(root: &Path, binary: &Path, rootfs: &Path, out: &Path) -> Result<Vec<
     let mut checks = Vec::new();
     import_base(rootfs)?;
     let context = build_context(root, binary, out)?;
+    // The last run's image would be left dangling by the new one.
+    let _ = Command::new("podman").args(["rmi", "-f", IMAGE]).output();
     let build = Command::new("podman")
         .args(["--runtime", "runc", "build"])
         .args(MACHINE_FLAGS)
@@ -57,6 +59,9 @@ pub fn run(root: &Path, binary: &Path, rootfs: &Path, out: &Path) -> Result<Vec<
     }
 
     let line = run_line(&std::fs::read_to_string(root.join("README.md"))?)?;
+    // A privileged container watching the host must not outlive the test,
+    // whatever happens from here on.
+    let _container = Removed;
     let _ = Command::new("podman").args(["rm", "-f", NAME]).output();
     let mut args: Vec<String> = vec!["--runtime".into(), "runc".into(), "run".into(), "-d".into()];
     args.extend(MACHINE_FLAGS.iter().map(|s| (*s).to_owned()));
@@ -125,8 +130,16 @@ pub fn run(root: &Path, binary: &Path, rootfs: &Path, out: &Path) -> Result<Vec<
         stop.status.success() && code.trim() == "0",
         format!("exit code {}", code.trim()),
     ));
-    let _ = Command::new("podman").args(["rm", "-f", NAME]).output();
     Ok(checks)
+}
+
+/// Removes the test's container when dropped.
+struct Removed;
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = Command::new("podman").args(["rm", "-f", NAME]).output();
+    }
 }
 
 /// A build context with only what the image takes, at the places the
@@ -158,9 +171,9 @@ fn import_base(rootfs: &Path) -> Result<()> {
         return Ok(());
     }
     eprintln!("vm-test: importing the guest's root file system as the image's base");
-    sh(Command::new("sh").arg("-c").arg(format!(
-        "tar -C '{}' --exclude=./boot --exclude=./usr/lib/modules --exclude='./proc/*' -c . \
-         | podman import - {BASE_IMAGE}",
+    sh(Command::new("bash").arg("-c").arg(format!(
+        "set -o pipefail; tar -C '{}' --exclude=./boot --exclude=./usr/lib/modules \
+         --exclude='./proc/*' -c . | podman import - {BASE_IMAGE}",
         rootfs.display()
     )))
 }

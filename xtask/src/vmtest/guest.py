@@ -277,16 +277,21 @@ def host(checks, result, binary):
         daemon = subprocess.Popen(
             [binary, "--config", "/dev/null", "--rules", rules, "--builtin-rules", "--output", "stdout"],
             stdout=out, stderr=err)
-    deadline = time.time() + 60
-    while time.time() < deadline and "INFO ready" not in open(os.path.join(work, "log")).read():
-        time.sleep(0.2)
-    log = open(os.path.join(work, "log")).read()
-    checks.add("the daemon starts (attached, self-checked)", "self-check passed" in log, log[-600:])
-    run_scenarios(checks, StdoutSource(out_path), result)
-    daemon.terminate()
-    daemon.wait(30)
-    check_nothing_lost(checks, open(os.path.join(work, "log")).read())
-    shutil.rmtree(work)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and "INFO ready" not in open(os.path.join(work, "log")).read():
+            time.sleep(0.2)
+        log = open(os.path.join(work, "log")).read()
+        checks.add("the daemon starts (attached, self-checked)", "self-check passed" in log, log[-600:])
+        run_scenarios(checks, StdoutSource(out_path), result)
+        daemon.terminate()
+        daemon.wait(30)
+        check_nothing_lost(checks, open(os.path.join(work, "log")).read())
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        shutil.rmtree(work)
 
 
 def main():

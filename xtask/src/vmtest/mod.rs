@@ -329,6 +329,8 @@ fn ensure_image(cache: &Path, rootfs: &Path) -> Result<PathBuf> {
         return Ok(image);
     }
     eprintln!("vm-test: writing the guest's disk image");
+    // A /proc left mounted in the root would be copied into the image.
+    unmount_all(&rootfs.join("proc"));
     sh(Command::new("mkfs.ext4")
         .args(["-q", "-F", "-L", "root", "-d"])
         .arg(rootfs)
@@ -542,6 +544,8 @@ struct Mounted(PathBuf);
 impl Mounted {
     fn proc(rootfs: &Path) -> Result<Mounted> {
         let target = rootfs.join("proc");
+        // What an interrupted earlier run may have left mounted.
+        unmount_all(&target);
         sh(Command::new("mount")
             .args(["-t", "proc", "proc"])
             .arg(&target))?;
@@ -551,7 +555,26 @@ impl Mounted {
 
 impl Drop for Mounted {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
+        unmount_all(&self.0);
+    }
+}
+
+/// Unmounts everything mounted at `target`, however many times.
+fn unmount_all(target: &Path) {
+    while Command::new("mountpoint")
+        .arg("-q")
+        .arg(target)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        if !Command::new("umount")
+            .arg("-l")
+            .arg(target)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            break;
+        }
     }
 }
 
