@@ -19,10 +19,7 @@
 //! `CONFIG` lives in a frozen read-only map, the verifier sees the offsets as
 //! constants.
 //!
-//! Waking the reader is most of a record's cost in the kernel: fork and exit
-//! records never wake it unless the ring buffer fills up, and exec and
-//! syslog records wake it at most once per configured gap (see
-//! `shared::exec_wakeup`).
+//! TODO(#9): batching the reader's wake-ups further.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
