@@ -384,6 +384,11 @@ pub struct ProbeConfig {
     /// wake the reader; below it they wait for the next exec record or the
     /// reader's own timer.
     pub wakeup_bytes: u64,
+    /// The least time between two wake-ups by exec and syslog records, in
+    /// nanoseconds: a record that comes sooner after the last wake-up is
+    /// submitted without one, and the reader, which looks again this long
+    /// after each wake-up while records keep coming, fetches it then.
+    pub wakeup_gap_ns: u64,
     /// Field offsets of the running kernel.
     pub offsets: KernelOffsets,
     /// The number of `syslog(2)` on this architecture, or [`NO_SYSCALL`]
@@ -400,7 +405,7 @@ const _: () = assert!(core::mem::size_of::<ForkRecord>() == 104);
 const _: () = assert!(core::mem::size_of::<ExitRecord>() == 32);
 const _: () = assert!(core::mem::size_of::<SyslogRecord>() == 56);
 const _: () = assert!(core::mem::size_of::<KernelOffsets>() == OFFSET_COUNT * 4);
-const _: () = assert!(core::mem::size_of::<ProbeConfig>() == 16 + OFFSET_COUNT * 4 + 4);
+const _: () = assert!(core::mem::size_of::<ProbeConfig>() == 24 + OFFSET_COUNT * 4 + 4);
 const _: () = assert!(CGROUP_MAX.is_power_of_two() && CGROUP_MAX > NAME_MAX);
 const _: () = assert!(PATH_MAX.is_power_of_two() && ARGV_CAPTURE_MAX.is_power_of_two());
 const _: () = assert!(ARGV_LIMIT_DEFAULT as usize <= ARGV_CAPTURE_MAX);

@@ -18,7 +18,7 @@ use monitor_common::{
 
 use crate::path::{CGROUP_MASK, Marks, PATH_MASK, write_cgroup, write_path};
 use crate::shared::{
-    EVENTS, config, count, exec_wakeup, follow, leader_pid, namespace_pid, read, tty,
+    EVENTS, config, count, exec_wakeup, follow, leader_pid, namespace_pid, opaque, read, tty,
 };
 
 /// One scratch record per CPU. A per-CPU array cannot hold values over
@@ -151,7 +151,11 @@ fn capture(ctx: &BtfTracePointContext) -> Result<(), i64> {
             want = config.argv_limit as u64;
             record_flags |= flags::ARGV_TRUNCATED;
         }
-        // Restated for the verifier, which does not know the configured limit.
+        // Restated for the verifier, which does not know the configured
+        // limit, on a value the optimiser cannot trace back to an earlier
+        // copy: otherwise it may pass the helper a copy the check never
+        // touched, whose bounds older verifiers (6.1) do not know.
+        let mut want = opaque(want);
         if want > ARGV_CAPTURE_MAX as u64 {
             want = ARGV_CAPTURE_MAX as u64;
         }

@@ -5,9 +5,10 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    helpers::bpf_ktime_get_boot_ns,
     helpers::generated::bpf_probe_read_kernel,
     macros::map,
-    maps::{PerCpuArray, RingBuf},
+    maps::{Array, PerCpuArray, RingBuf},
 };
 use monitor_common::{
     ARGV_LIMIT_DEFAULT, KernelOffsets, NO_SUBSYS, NO_SYSCALL, ProbeConfig, counter,
@@ -19,6 +20,7 @@ pub static CONFIG: ProbeConfig = ProbeConfig {
     argv_limit: ARGV_LIMIT_DEFAULT,
     cgroup_v1_subsys: NO_SUBSYS,
     wakeup_bytes: 0,
+    wakeup_gap_ns: 0,
     // SAFETY: KernelOffsets is plain integers; all-zero is a valid value.
     offsets: unsafe { core::mem::zeroed::<KernelOffsets>() },
     syslog_nr: NO_SYSCALL,
@@ -27,6 +29,12 @@ pub static CONFIG: ProbeConfig = ProbeConfig {
 /// Records for the daemon. The size is replaced at load time.
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
+
+/// When an exec or syslog record last woke the reader (boot clock
+/// nanoseconds). Shared by all CPUs; two CPUs racing both wake it, which is
+/// harmless.
+#[map]
+static LAST_WAKEUP: Array<u64> = Array::with_max_entries(1, 0);
 
 /// Per-CPU counters, indexed by `monitor_common::counter`.
 #[map]
@@ -154,18 +162,50 @@ pub unsafe fn tty(signal: *const u8, off: &KernelOffsets) -> Option<(u32, u32)> 
     }
 }
 
-/// Submit flags for an exec record. The reader must see it promptly (rules
-/// run on it), so it is woken whenever records are already waiting: those
-/// may be fork and exit records submitted without a wake-up, and the ring
-/// buffer's own rule (wake only a reader that has caught up) would then
-/// never fire. With nothing waiting, that rule decides.
+/// `value`, unchanged, but unknown to the optimiser from here on: a bounds
+/// check after it applies to the very register that is then used, which is
+/// what the verifier needs to see.
+#[inline(always)]
+pub fn opaque(mut value: u64) -> u64 {
+    // SAFETY: an empty asm statement; it only claims to change `value`.
+    unsafe { core::arch::asm!("/* {0} */", inout(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}
+
+/// Submit flags for an exec or syslog record. Waking the reader costs far
+/// more than writing the record (an inter-processor interrupt, and in a
+/// virtual machine an exit to the hypervisor), so records are woken for at
+/// most once per `wakeup_gap_ns`: the first record after a quiet spell
+/// wakes the reader at once, and those that follow within the gap wait for
+/// the reader's follow-up look, which it takes one gap after each wake-up
+/// for as long as it finds records. A ring buffer filling up wakes it
+/// regardless.
 #[inline(always)]
 pub fn exec_wakeup() -> u64 {
-    if pending_bytes() > 0 {
-        BPF_RB_FORCE_WAKEUP as u64
-    } else {
-        0
+    // SAFETY: reading two plain integers of the configuration; volatile for
+    // the reason given in `config`.
+    let (wakeup_bytes, gap) = unsafe {
+        (
+            core::ptr::read_volatile(&raw const CONFIG.wakeup_bytes),
+            core::ptr::read_volatile(&raw const CONFIG.wakeup_gap_ns),
+        )
+    };
+    if pending_bytes() > wakeup_bytes {
+        return BPF_RB_FORCE_WAKEUP as u64;
     }
+    let Some(last) = LAST_WAKEUP.get_ptr_mut(0) else {
+        return BPF_RB_FORCE_WAKEUP as u64;
+    };
+    // SAFETY: bpf_ktime_get_boot_ns has no preconditions; `last` points at
+    // the map's only element, valid for the program's run.
+    unsafe {
+        let now = bpf_ktime_get_boot_ns();
+        if now.wrapping_sub(*last) < gap {
+            return BPF_RB_NO_WAKEUP as u64;
+        }
+        *last = now;
+    }
+    BPF_RB_FORCE_WAKEUP as u64
 }
 
 /// Submit flags for a fork or exit record: no wake-up (the next exec record

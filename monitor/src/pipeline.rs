@@ -35,7 +35,7 @@ use crate::loss::{DaemonCounters, LossReporter};
 use crate::metrics::{self, Gauges, Metrics};
 use crate::notify::Notifier;
 use crate::output::{OutputLoss, Outputs};
-use crate::probe::Probe;
+use crate::probe::{Probe, WAKEUP_GAP};
 use crate::process::{ProcessTable, scan::ScannedProcess};
 use crate::record::Record;
 use crate::reload::Reloader;
@@ -316,6 +316,35 @@ fn turn(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> Turn {
     }
 }
 
+/// When the reader looks into the ring buffer without being woken: the
+/// kernel side wakes it at most once per [`WAKEUP_GAP`], and records that
+/// come within the gap are fetched by this look, one gap after the last
+/// wake-up or look that found records. Once a look finds none, the next
+/// record comes more than a gap after the last wake-up, and wakes it.
+#[derive(Default)]
+struct FollowUp(Option<tokio::time::Instant>);
+
+impl FollowUp {
+    /// After a wake-up or a look that handled `handled` records.
+    fn after(&mut self, turn: &Turn) {
+        self.0 = if !turn.emptied {
+            Some(tokio::time::Instant::now())
+        } else if turn.handled > 0 {
+            Some(tokio::time::Instant::now() + WAKEUP_GAP)
+        } else {
+            None
+        };
+    }
+
+    /// Completes when the look is due; never when none is.
+    async fn due(&self) {
+        match self.0 {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
 /// Registers a map's descriptor with the runtime, for readiness only.
 fn watch<T: AsRawFd>(inner: T) -> io::Result<AsyncFd<T>> {
     // SAFETY: `inner` owns its map's file descriptor: it stays open, and
@@ -428,6 +457,7 @@ pub async fn run(
     let mut stats = every(control.stats_interval);
     stats.tick().await;
     let mut poll = every(POLL_INTERVAL);
+    let mut follow_up = FollowUp::default();
     let mut watchdog = control.notifier.watchdog_interval().map(every);
     let mut refresh = control.metrics_served.then(|| every(metrics::REFRESH));
     let mut reporter = LossReporter::default();
@@ -443,7 +473,9 @@ pub async fn run(
         tokio::select! {
             ready = ring.readable_mut() => {
                 let mut guard = ready.context("waiting for the ring buffer")?;
-                if batch(guard.get_inner_mut(), &mut pipeline) {
+                let done = turn(guard.get_inner_mut(), &mut pipeline);
+                follow_up.after(&done);
+                if done.emptied {
                     guard.clear_ready();
                 } else {
                     drop(guard);
@@ -461,6 +493,13 @@ pub async fn run(
                 let mut guard = ready.context("waiting for the probe's log")?;
                 guard.get_inner_mut().flush();
                 guard.clear_ready();
+            }
+            () = follow_up.due() => {
+                let done = turn(ring.get_mut(), &mut pipeline);
+                follow_up.after(&done);
+                if !done.emptied {
+                    tokio::task::yield_now().await;
+                }
             }
             _ = poll.tick() => {
                 if !batch(ring.get_mut(), &mut pipeline) {

@@ -62,6 +62,12 @@ pub struct ProbeOptions {
     pub ring_buffer_bytes: u32,
 }
 
+/// The least time between two wake-ups of the reader by exec and syslog
+/// records; records in between wait for the reader's follow-up look, one
+/// gap after each wake-up (see `pipeline`). It bounds how late an alert can
+/// be made by the pacing, and the number of wake-ups per second.
+pub const WAKEUP_GAP: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Largest ring buffer accepted.
 pub const RING_BUFFER_MAX: u32 = 1 << 30;
 
@@ -201,6 +207,7 @@ impl Probe {
             argv_limit: options.argv_limit,
             cgroup_v1_subsys: layout.cgroup_v1_subsys.unwrap_or(NO_SUBSYS),
             wakeup_bytes: options.wakeup_bytes(),
+            wakeup_gap_ns: WAKEUP_GAP.as_nanos() as u64,
             offsets: layout.offsets,
             syslog_nr: layout.syslog_nr.unwrap_or(NO_SYSCALL),
         };
