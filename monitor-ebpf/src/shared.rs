@@ -168,7 +168,9 @@ pub unsafe fn tty(signal: *const u8, off: &KernelOffsets) -> Option<(u32, u32)> 
 #[inline(always)]
 pub fn opaque(mut value: u64) -> u64 {
     // SAFETY: an empty asm statement; it only claims to change `value`.
-    unsafe { core::arch::asm!("/* {0} */", inout(reg) value, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("/* {0} */", inout(reg) value, options(nomem, nostack, preserves_flags))
+    };
     value
 }
 
