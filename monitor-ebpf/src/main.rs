@@ -22,7 +22,8 @@
 //! Waking the reader is most of a record's cost in the kernel: fork and exit
 //! records never wake it unless the ring buffer fills up, and exec and
 //! syslog records wake it at most once per configured gap (see
-//! `shared::exec_wakeup`).
+//! `shared::exec_wakeup`). TODO(#9): the gap trades alert latency for
+//! kernel time; choose it from the benchmark's figures.
 #![cfg_attr(target_arch = "bpf", no_std)]
 // An empty asm statement hides a value from the optimiser (see
 // `shared::opaque`); the BPF build is a nightly build anyway (build-std).
