@@ -278,13 +278,6 @@ const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// exec follows them, this is how late their events can be.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Handles one batch, bounded in count and time, so that a ring buffer that
-/// never empties does not starve the signals and the loss reports; returns
-/// whether the ring buffer was emptied.
-fn batch(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> bool {
-    turn(ring, pipeline).emptied
-}
-
 /// What one batch did.
 struct Turn {
     /// Records handled.
@@ -293,8 +286,9 @@ struct Turn {
     emptied: bool,
 }
 
-/// [`batch`], also saying how many records it handled.
-fn turn(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> Turn {
+/// Handles one batch, bounded in count and time, so that a ring buffer that
+/// never empties does not starve the signals and the loss reports.
+fn batch(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> Turn {
     let turn_ends = Instant::now() + BATCH_TIME;
     let mut handled = 0;
     while handled < BATCH {
@@ -400,7 +394,7 @@ async fn self_check(ring: &mut AsyncFd<RingBuf<MapData>>, pipeline: &mut Pipelin
         && last_record.elapsed() < selfcheck::IDLE_WAIT
         && started.elapsed() < selfcheck::MOST_WAIT
     {
-        let done = turn(ring.get_mut(), pipeline);
+        let done = batch(ring.get_mut(), pipeline);
         if done.handled > 0 {
             seen += done.handled as u64;
             last_record = Instant::now();
@@ -473,7 +467,7 @@ pub async fn run(
         tokio::select! {
             ready = ring.readable_mut() => {
                 let mut guard = ready.context("waiting for the ring buffer")?;
-                let done = turn(guard.get_inner_mut(), &mut pipeline);
+                let done = batch(guard.get_inner_mut(), &mut pipeline);
                 follow_up.after(&done);
                 if done.emptied {
                     guard.clear_ready();
@@ -495,14 +489,14 @@ pub async fn run(
                 guard.clear_ready();
             }
             () = follow_up.due() => {
-                let done = turn(ring.get_mut(), &mut pipeline);
+                let done = batch(ring.get_mut(), &mut pipeline);
                 follow_up.after(&done);
                 if !done.emptied {
                     tokio::task::yield_now().await;
                 }
             }
             _ = poll.tick() => {
-                if !batch(ring.get_mut(), &mut pipeline) {
+                if !batch(ring.get_mut(), &mut pipeline).emptied {
                     tokio::task::yield_now().await;
                 }
             }

@@ -197,47 +197,22 @@ fn differences(record: &ExecRecord, seen: &ScannedProcess, args: &[Vec<u8>]) -> 
             out.push(format!("{field} read as {read:?}, /proc says {expected:?}"));
         }
     };
-    check(
-        "namespace pid",
-        &record.vpid,
-        &seen.vpid,
-        record.vpid == seen.vpid,
-    );
-    check(
-        "parent pid",
-        &record.ppid,
-        &seen.ppid,
-        record.ppid == seen.ppid,
-    );
     // /proc shifts start times by the reader's time namespace's offset.
     let start = record.start_ns.saturating_add_signed(boottime_offset_ns()) / ticks;
-    check(
-        "start (clock ticks)",
-        &start,
-        &seen.start_ticks,
-        start == seen.start_ticks,
-    );
-    check("user id", &record.uid, &seen.uid, record.uid == seen.uid);
-    check(
-        "effective user id",
-        &record.euid,
-        &seen.euid,
-        record.euid == seen.euid,
-    );
-    check("group id", &record.gid, &seen.gid, record.gid == seen.gid);
-    check(
-        "effective group id",
-        &record.egid,
-        &seen.egid,
-        record.egid == seen.egid,
-    );
-    check("session", &record.sid, &seen.sid, record.sid == seen.sid);
-    check(
-        "process group",
-        &record.pgid,
-        &seen.pgid,
-        record.pgid == seen.pgid,
-    );
+    let numbers: [(&str, u64, u64); 9] = [
+        ("namespace pid", record.vpid.into(), seen.vpid.into()),
+        ("parent pid", record.ppid.into(), seen.ppid.into()),
+        ("start (clock ticks)", start, seen.start_ticks),
+        ("user id", record.uid.into(), seen.uid.into()),
+        ("effective user id", record.euid.into(), seen.euid.into()),
+        ("group id", record.gid.into(), seen.gid.into()),
+        ("effective group id", record.egid.into(), seen.egid.into()),
+        ("session", record.sid.into(), seen.sid.into()),
+        ("process group", record.pgid.into(), seen.pgid.into()),
+    ];
+    for (field, read, expected) in numbers {
+        check(field, &read, &expected, read == expected);
+    }
     check("terminal", &record.tty, &seen.tty, record.tty == seen.tty);
     check(
         "name",

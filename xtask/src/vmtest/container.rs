@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 
-use super::{Check, capture, sh};
+use super::{Check, capture};
 
 const BASE_IMAGE: &str = "localhost/monitor-vm-test-base:bookworm";
 const IMAGE: &str = "localhost/monitor:vm-test";
@@ -171,11 +171,14 @@ fn import_base(rootfs: &Path) -> Result<()> {
         return Ok(());
     }
     eprintln!("vm-test: importing the guest's root file system as the image's base");
-    sh(Command::new("bash").arg("-c").arg(format!(
-        "set -o pipefail; tar -C '{}' --exclude=./boot --exclude=./usr/lib/modules \
+    crate::setup::run(
+        Command::new("bash").arg("-c").arg(format!(
+            "set -o pipefail; tar -C '{}' --exclude=./boot --exclude=./usr/lib/modules \
          --exclude='./proc/*' -c . | podman import - {BASE_IMAGE}",
-        rootfs.display()
-    )))
+            rootfs.display()
+        )),
+        "podman import",
+    )
 }
 
 /// The README's `podman run` line, split into words.

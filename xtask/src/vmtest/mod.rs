@@ -217,14 +217,17 @@ fn ensure_rootfs(cache: &Path) -> Result<PathBuf> {
         fs::remove_dir_all(&partial)?;
     }
     eprintln!("vm-test: building the guest's root file system (debootstrap, a few minutes)");
-    sh(Command::new("debootstrap")
-        .args([
-            "--variant=minbase",
-            &format!("--include={GUEST_PACKAGES}"),
-            SUITE,
-        ])
-        .arg(&partial)
-        .arg(MIRROR))?;
+    setup::run(
+        Command::new("debootstrap")
+            .args([
+                "--variant=minbase",
+                &format!("--include={GUEST_PACKAGES}"),
+                SUITE,
+            ])
+            .arg(&partial)
+            .arg(MIRROR),
+        "debootstrap",
+    )?;
     let etc = partial.join("etc");
     fs::write(
         etc.join("fstab"),
@@ -242,9 +245,12 @@ fn ensure_rootfs(cache: &Path) -> Result<PathBuf> {
         "/etc/systemd/system/vm-test.service",
         units.join("multi-user.target.wants/vm-test.service"),
     )?;
-    sh(Command::new("chroot")
-        .arg(&partial)
-        .args(["passwd", "-d", "root"]))?;
+    setup::run(
+        Command::new("chroot")
+            .arg(&partial)
+            .args(["passwd", "-d", "root"]),
+        "passwd in the guest's root",
+    )?;
     fs::write(partial.join(".complete"), "")?;
     fs::rename(&partial, &rootfs)?;
     Ok(rootfs)
@@ -281,9 +287,12 @@ fn ensure_kernel(rootfs: &Path, series: &str) -> Result<String> {
         format!("deb {MIRROR} {SUITE} main\ndeb {MIRROR} {SUITE}-backports main\n"),
     )?;
     let _proc = Mounted::proc(rootfs)?;
-    sh(Command::new("chroot")
-        .arg(rootfs)
-        .args(["apt-get", "update", "-q"]))?;
+    setup::run(
+        Command::new("chroot")
+            .arg(rootfs)
+            .args(["apt-get", "update", "-q"]),
+        "apt-get update in the guest's root",
+    )?;
     let found = capture(Command::new("chroot").arg(rootfs).args([
         "apt-cache",
         "search",
@@ -298,17 +307,20 @@ fn ensure_kernel(rootfs: &Path, series: &str) -> Result<String> {
     let Some(package) = names.last() else {
         bail!("no Debian package matches {pattern}");
     };
-    sh(Command::new("chroot")
-        .arg(rootfs)
-        .args([
-            "apt-get",
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            package,
-        ])
-        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    setup::run(
+        Command::new("chroot")
+            .arg(rootfs)
+            .args([
+                "apt-get",
+                "install",
+                "-y",
+                "-q",
+                "--no-install-recommends",
+                package,
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        "apt-get install in the guest's root",
+    )?;
     let release = package.trim_start_matches("linux-image-").to_owned();
     fs::write(&marker, &release)?;
     fs::write(rootfs.join(".complete"), "")?;
@@ -333,11 +345,14 @@ fn ensure_image(cache: &Path, rootfs: &Path) -> Result<PathBuf> {
     eprintln!("vm-test: writing the guest's disk image");
     // A /proc left mounted in the root would be copied into the image.
     unmount_all(&rootfs.join("proc"));
-    sh(Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-L", "root", "-d"])
-        .arg(rootfs)
-        .arg(&image)
-        .arg(IMAGE_SIZE))?;
+    setup::run(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "root", "-d"])
+            .arg(rootfs)
+            .arg(&image)
+            .arg(IMAGE_SIZE),
+        "mkfs.ext4",
+    )?;
     Ok(image)
 }
 
@@ -554,9 +569,12 @@ impl Mounted {
         let target = rootfs.join("proc");
         // What an interrupted earlier run may have left mounted.
         unmount_all(&target);
-        sh(Command::new("mount")
-            .args(["-t", "proc", "proc"])
-            .arg(&target))?;
+        setup::run(
+            Command::new("mount")
+                .args(["-t", "proc", "proc"])
+                .arg(&target),
+            "mounting /proc in the guest's root",
+        )?;
         Ok(Mounted(target))
     }
 }
@@ -584,16 +602,6 @@ fn unmount_all(target: &Path) {
             break;
         }
     }
-}
-
-fn sh(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("running {:?}", cmd.get_program()))?;
-    if !status.success() {
-        bail!("{cmd:?} failed ({status})");
-    }
-    Ok(())
 }
 
 fn capture(cmd: &mut Command) -> Result<String> {
